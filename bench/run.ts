@@ -1,0 +1,2 @@
+// Placeholder until the benchmarks land.
+console.log('sparkless: benchmarks not yet available');
