@@ -1,2 +1,2 @@
-// The package's main entry: the public API of lib/core. A stub until that API is exported here.
-export {};
+/** The `sparkless` entry point: the job API. */
+export * from './core/index.js';

@@ -1,0 +1,420 @@
+/**
+ * RDD: the lazy, partitioned dataset of one batch, as `transform` and `foreachRDD` see it.
+ *
+ * Transformations add nodes to the batch's DAG and compute nothing; a shuffle among them becomes
+ * a stage of the batch's plan. Actions (`collect`, `count`, `take`, `reduce`, `isEmpty`) run the
+ * DAG and resolve with the result; they are allowed in `foreachRDD`, not in `transform`.
+ */
+import { describe } from './duration.js';
+import { SparklessError } from './errors.js';
+import type { Key, Pair } from './keys.js';
+import { encodeValue } from './keys.js';
+import type { Aggregator, ElementStep, RddNode, ShuffleSpec } from './nodes.js';
+
+/** What an RDD needs from the batch it belongs to. */
+export interface RddScope {
+  /** A stable id for the next node of this batch's DAG. */
+  nextId(label: string): string;
+  readonly defaultPartitions: number;
+  /** Runs a DAG and returns the partitions of `node`; absent where actions are not allowed. */
+  readonly run?: (node: RddNode) => Promise<unknown[][]>;
+  /** Where actions are not allowed, why (named in the error). */
+  readonly noActionsIn?: string;
+  /** The most records an action may bring back to the caller. */
+  readonly maxCollect: number;
+}
+
+const identity = (v: unknown) => v;
+
+/** A partitioned, lazy dataset of one batch. Spark's `RDD[T]`. */
+export class RDD<T> {
+  /** @internal */
+  readonly node: RddNode;
+  /** @internal */
+  readonly scope: RddScope;
+
+  /** @internal */
+  constructor(scope: RddScope, node: RddNode) {
+    this.scope = scope;
+    this.node = node;
+  }
+
+  #make<U>(
+    label: string,
+    body: Record<string, unknown> & { kind: RddNode['kind'] },
+    parents: RddNode[],
+    extra?: { partitioning?: number; partitions?: number },
+  ): RDD<U> {
+    const node = {
+      ...body,
+      id: this.scope.nextId(label),
+      label,
+      parents,
+      ...(extra?.partitioning !== undefined ? { partitioning: extra.partitioning } : {}),
+      ...(extra?.partitions !== undefined ? { partitions: extra.partitions } : {}),
+    } as RddNode;
+    return new RDD<U>(this.scope, node);
+  }
+
+  #element<U>(label: string, step: ElementStep, keepsPartitioning = false): RDD<U> {
+    if (typeof step.fn !== 'function') {
+      throw new SparklessError(
+        'INVALID_ARGUMENT',
+        `RDD.${label}: the function must be a function, got ${describe(step.fn)}`,
+      );
+    }
+    return this.#make<U>(
+      label,
+      { kind: 'element', step },
+      [this.node],
+      keepsPartitioning && this.node.partitioning !== undefined
+        ? { partitioning: this.node.partitioning }
+        : undefined,
+    );
+  }
+
+  #partitions(label: string, n: unknown): number {
+    if (n === undefined) return this.scope.defaultPartitions;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 10_000) {
+      throw new SparklessError(
+        'INVALID_ARGUMENT',
+        `RDD.${label}: partitions must be a whole number from 1 to 10000, got ${describe(n)}`,
+      );
+    }
+    return n;
+  }
+
+  #shuffle<U>(label: string, spec: ShuffleSpec): RDD<U> {
+    return this.#make<U>(label, { kind: 'shuffle', spec }, [this.node], {
+      partitions: spec.partitions,
+      ...(spec.partitioner.kind === 'hash' ? { partitioning: spec.partitions } : {}),
+    });
+  }
+
+  #other(label: string, other: RDD<unknown>): void {
+    if (!(other instanceof RDD) || other.scope !== this.scope) {
+      throw new SparklessError(
+        'FOREIGN_STREAM',
+        `RDD.${label}: the other RDD must belong to the same batch`,
+      );
+    }
+  }
+
+  // ---- transformations --------------------------------------------------------------------
+
+  /** Applies `fn` to every record. */
+  map<U>(fn: (value: T) => U): RDD<U> {
+    return this.#element('map', { kind: 'map', fn: fn as (x: unknown) => unknown });
+  }
+
+  /** Applies `fn` to every record and flattens the results. */
+  flatMap<U>(fn: (value: T) => Iterable<U>): RDD<U> {
+    return this.#element('flatMap', {
+      kind: 'flatMap',
+      fn: fn as (x: unknown) => Iterable<unknown>,
+    });
+  }
+
+  /** Keeps the records for which `fn` returns true. */
+  filter<S extends T>(fn: (value: T) => value is S): RDD<S>;
+  filter(fn: (value: T) => boolean): RDD<T>;
+  filter(fn: (value: T) => boolean): RDD<T> {
+    return this.#element('filter', { kind: 'filter', fn: fn as (x: unknown) => boolean }, true);
+  }
+
+  /** Applies `fn` to each partition. */
+  mapPartitions<U>(fn: (records: T[], partition: number) => Iterable<U>): RDD<U> {
+    if (typeof fn !== 'function') {
+      throw new SparklessError(
+        'INVALID_ARGUMENT',
+        `RDD.mapPartitions: the function must be a function, got ${describe(fn)}`,
+      );
+    }
+    return this.#make<U>(
+      'mapPartitions',
+      { kind: 'partition', fn: (r: unknown[], p: number) => [...fn(r as T[], p)] },
+      [this.node],
+    );
+  }
+
+  /** Applies `fn` to the value of every pair. */
+  mapValues<K extends Key, V, U>(this: RDD<Pair<K, V>>, fn: (value: V) => U): RDD<Pair<K, U>> {
+    return this.#element(
+      'mapValues',
+      { kind: 'mapValues', fn: fn as (v: unknown) => unknown },
+      true,
+    );
+  }
+
+  /** This RDD's records followed by the other's. */
+  union(other: RDD<T>): RDD<T> {
+    this.#other('union', other as RDD<unknown>);
+    return this.#make<T>('union', { kind: 'union' }, [this.node, other.node]);
+  }
+
+  /** Combines the values of each key with `fn`. */
+  reduceByKey<K extends Key, V>(
+    this: RDD<Pair<K, V>>,
+    fn: (a: V, b: V) => V,
+    partitions?: number,
+  ): RDD<Pair<K, V>> {
+    const agg: Aggregator = {
+      createCombiner: identity,
+      mergeValue: fn as (a: unknown, b: unknown) => unknown,
+      mergeCombiners: fn as (a: unknown, b: unknown) => unknown,
+    };
+    return this.#shuffle('reduceByKey', {
+      partitions: this.#partitions('reduceByKey', partitions),
+      partitioner: { kind: 'hash' },
+      aggregator: agg,
+      mapSideCombine: true,
+    });
+  }
+
+  /** Groups the values of each key, in arrival order. */
+  groupByKey<K extends Key, V>(this: RDD<Pair<K, V>>, partitions?: number): RDD<Pair<K, V[]>> {
+    return this.#shuffle('groupByKey', {
+      partitions: this.#partitions('groupByKey', partitions),
+      partitioner: { kind: 'hash' },
+      group: true,
+    });
+  }
+
+  /** For each key of either RDD, the values of this and of the other. */
+  cogroup<K extends Key, V, W>(
+    this: RDD<Pair<K, V>>,
+    other: RDD<Pair<K, W>>,
+    partitions?: number,
+  ): RDD<Pair<K, [V[], W[]]>> {
+    this.#other('cogroup', other as RDD<unknown>);
+    const n = this.#partitions('cogroup', partitions);
+    return this.#make('cogroup', { kind: 'cogroup' }, [this.node, other.node], {
+      partitions: n,
+      partitioning: n,
+    });
+  }
+
+  #join<K extends Key, V, W, R>(
+    label: string,
+    other: RDD<Pair<K, W>>,
+    partitions: number | undefined,
+    emit: (k: K, vs: V[], ws: W[], out: unknown[]) => void,
+  ): RDD<R> {
+    const grouped = (this as unknown as RDD<Pair<K, V>>).cogroup(other, partitions);
+    return grouped.#element<R>(label, {
+      kind: 'flatMap',
+      fn: (r) => {
+        const [k, [vs, ws]] = r as Pair<K, [V[], W[]]>;
+        const out: unknown[] = [];
+        emit(k, vs, ws, out);
+        return out;
+      },
+    });
+  }
+
+  /** Pairs every value of a key here with every value of it in the other. */
+  join<K extends Key, V, W>(
+    this: RDD<Pair<K, V>>,
+    other: RDD<Pair<K, W>>,
+    partitions?: number,
+  ): RDD<Pair<K, [V, W]>> {
+    return this.#join('join', other, partitions, (k, vs: V[], ws: W[], out) => {
+      for (const v of vs) for (const w of ws) out.push([k, [v, w]]);
+    });
+  }
+
+  /** Like join, keeping keys missing from the other with `null`. */
+  leftOuterJoin<K extends Key, V, W>(
+    this: RDD<Pair<K, V>>,
+    other: RDD<Pair<K, W>>,
+    partitions?: number,
+  ): RDD<Pair<K, [V, W | null]>> {
+    return this.#join('leftOuterJoin', other, partitions, (k, vs: V[], ws: W[], out) => {
+      for (const v of vs) {
+        if (ws.length === 0) out.push([k, [v, null]]);
+        for (const w of ws) out.push([k, [v, w]]);
+      }
+    });
+  }
+
+  /** Like join, keeping the other's keys missing here with `null`. */
+  rightOuterJoin<K extends Key, V, W>(
+    this: RDD<Pair<K, V>>,
+    other: RDD<Pair<K, W>>,
+    partitions?: number,
+  ): RDD<Pair<K, [V | null, W]>> {
+    return this.#join('rightOuterJoin', other, partitions, (k, vs: V[], ws: W[], out) => {
+      for (const w of ws) {
+        if (vs.length === 0) out.push([k, [null, w]]);
+        for (const v of vs) out.push([k, [v, w]]);
+      }
+    });
+  }
+
+  /** Like join, keeping keys of either side with `null` for the missing one. */
+  fullOuterJoin<K extends Key, V, W>(
+    this: RDD<Pair<K, V>>,
+    other: RDD<Pair<K, W>>,
+    partitions?: number,
+  ): RDD<Pair<K, [V | null, W | null]>> {
+    return this.#join('fullOuterJoin', other, partitions, (k, vs: V[], ws: W[], out) => {
+      if (vs.length === 0) for (const w of ws) out.push([k, [null, w]]);
+      else if (ws.length === 0) for (const v of vs) out.push([k, [v, null]]);
+      else for (const v of vs) for (const w of ws) out.push([k, [v, w]]);
+    });
+  }
+
+  /** The distinct records, compared as JSON values (object keys in any order). */
+  distinct(partitions?: number): RDD<T> {
+    const keyed = this.#element<Pair<string, T>>('distinct', {
+      kind: 'map',
+      fn: (x) => [encodeValue(x), x],
+    });
+    const first: Aggregator = {
+      createCombiner: identity,
+      mergeValue: (a) => a,
+      mergeCombiners: (a) => a,
+    };
+    return keyed
+      .#shuffle<Pair<string, T>>('distinct', {
+        partitions: this.#partitions('distinct', partitions),
+        partitioner: { kind: 'hash' },
+        aggregator: first,
+        mapSideCombine: true,
+      })
+      .#element<T>('distinct', { kind: 'map', fn: (r) => (r as Pair<string, T>)[1] });
+  }
+
+  /**
+   * Sorts by `keyOf` into `partitions` range partitions (default 1), each sorted, so that the
+   * partitions read in order are sorted as a whole.
+   */
+  sortBy(
+    keyOf: (value: T) => Key,
+    opts?: { readonly ascending?: boolean; readonly partitions?: number },
+  ): RDD<T> {
+    if (typeof keyOf !== 'function') {
+      throw new SparklessError(
+        'INVALID_ARGUMENT',
+        `RDD.sortBy: keyOf must be a function, got ${describe(keyOf)}`,
+      );
+    }
+    const n = opts?.partitions === undefined ? 1 : this.#partitions('sortBy', opts.partitions);
+    return this.#shuffle('sortBy', {
+      partitions: n,
+      partitioner: {
+        kind: 'range',
+        keyOf: keyOf as (x: unknown) => Key,
+        ascending: opts?.ascending ?? true,
+      },
+    });
+  }
+
+  /** Sorts pairs by key. */
+  sortByKey<K extends Key, V>(
+    this: RDD<Pair<K, V>>,
+    opts?: { readonly ascending?: boolean; readonly partitions?: number },
+  ): RDD<Pair<K, V>> {
+    return this.sortBy((r) => r[0], opts);
+  }
+
+  /** Every pair of a record of this RDD and a record of the other. */
+  cartesian<U>(other: RDD<U>): RDD<[T, U]> {
+    this.#other('cartesian', other as RDD<unknown>);
+    const left = this.#element<Pair<number, T>>('cartesian', { kind: 'map', fn: (x) => [0, x] });
+    const right = other.#element<Pair<number, U>>('cartesian', { kind: 'map', fn: (x) => [0, x] });
+    return left
+      .#make<Pair<number, [T[], U[]]>>('cartesian', { kind: 'cogroup' }, [left.node, right.node], {
+        partitions: 1,
+      })
+      .#element<[T, U]>('cartesian', {
+        kind: 'flatMap',
+        fn: (r) => {
+          const [, [ts, us]] = r as Pair<number, [T[], U[]]>;
+          const out: [T, U][] = [];
+          for (const t of ts) for (const u of us) out.push([t, u]);
+          return out;
+        },
+      });
+  }
+
+  // ---- actions ---------------------------------------------------------------------------
+
+  async #run(action: string): Promise<unknown[][]> {
+    const run = this.scope.run;
+    if (!run) {
+      throw new SparklessError(
+        'ACTION_IN_TRANSFORM',
+        `RDD.${action}: actions are not allowed in ${this.scope.noActionsIn ?? 'this function'}; transform must return an RDD without running it (use foreachRDD to act on a batch)`,
+      );
+    }
+    return run(this.node);
+  }
+
+  /** All records, partition by partition. Fails when there are more than the collect limit. */
+  async collect(): Promise<T[]> {
+    const parts = await this.#run('collect');
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    if (total > this.scope.maxCollect) {
+      throw new SparklessError(
+        'RESULT_TOO_LARGE',
+        `RDD.collect: ${total} records exceed the limit of ${this.scope.maxCollect}; use take(n), reduce first, or write to a sink`,
+      );
+    }
+    return parts.flat() as T[];
+  }
+
+  /** The first `n` records, in partition order. */
+  async take(n: number): Promise<T[]> {
+    if (!Number.isInteger(n) || n < 0) {
+      throw new SparklessError(
+        'INVALID_ARGUMENT',
+        `RDD.take: n must be a whole number >= 0, got ${describe(n)}`,
+      );
+    }
+    if (n > this.scope.maxCollect) {
+      throw new SparklessError(
+        'RESULT_TOO_LARGE',
+        `RDD.take: ${n} exceeds the limit of ${this.scope.maxCollect} records`,
+      );
+    }
+    const parts = await this.#run('take');
+    const out: unknown[] = [];
+    for (const p of parts) {
+      for (const r of p) {
+        if (out.length >= n) return out as T[];
+        out.push(r);
+      }
+    }
+    return out as T[];
+  }
+
+  /** The number of records. */
+  async count(): Promise<number> {
+    const parts = await this.#run('count');
+    return parts.reduce((n, p) => n + p.length, 0);
+  }
+
+  /** Combines all records with `fn`; fails on an empty RDD, as Spark does. */
+  async reduce(fn: (a: T, b: T) => T): Promise<T> {
+    const parts = await this.#run('reduce');
+    const all = parts.flat() as T[];
+    if (all.length === 0) {
+      throw new SparklessError(
+        'INVALID_ARGUMENT',
+        'RDD.reduce: the RDD is empty; check isEmpty() first',
+      );
+    }
+    return all.reduce(fn);
+  }
+
+  /** Whether the RDD has no records. */
+  async isEmpty(): Promise<boolean> {
+    return (await this.count()) === 0;
+  }
+
+  /** The number of partitions, when it is fixed before running. */
+  get partitions(): number | undefined {
+    return this.node.partitions;
+  }
+}
