@@ -21,7 +21,10 @@ export function zipf(rand: () => number, n: number, s = 1.1): () => number {
   const weights = Array.from({ length: n }, (_, i) => 1 / (i + 1) ** s);
   const cdf: number[] = [];
   let total = 0;
-  for (const w of weights) cdf.push((total += w));
+  for (const w of weights) {
+    total += w;
+    cdf.push(total);
+  }
   return () => {
     const x = rand() * total;
     let lo = 0;
