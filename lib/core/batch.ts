@@ -159,6 +159,13 @@ export function instantiate(graph: JobGraph, timeMs: number): BatchDag {
       case 'transform': {
         const scope = rddScope(op.id, defaultPartitions, { noActionsIn: 'transform' });
         const result = body.fn(parents.map((p) => new RDD(scope, p)) as never[], timeMs);
+        if (typeof (result as { then?: unknown })?.then === 'function') {
+          (result as Promise<unknown>).then(undefined, () => {});
+          throw new SparklessError(
+            'INVALID_ARGUMENT',
+            `${op.id}: the transform function returned a promise; transform must be synchronous and return an RDD (run actions in foreachRDD)`,
+          );
+        }
         if (!(result instanceof RDD)) {
           throw new SparklessError(
             'INVALID_ARGUMENT',

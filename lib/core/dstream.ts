@@ -368,7 +368,7 @@ export class DStream<T> {
 
   #stateName(op: string, kind: StatefulKind | string, name: string | undefined): string {
     requireName(op, name);
-    return name ?? this.graph.nextStatefulName(kind);
+    return this.graph.stateName(kind, name);
   }
 
   /**

@@ -96,6 +96,8 @@ export class LocalExecutor {
   readonly #opts: LocalExecutorOptions;
   readonly #snapshotted: Set<OpNode>;
   #lastTimeMs = -Infinity;
+  /** How many listed batches each queue source has handed out. */
+  readonly #queued = new Map<string, number>();
 
   constructor(job: Job, opts: LocalExecutorOptions = {}) {
     this.job = job;
@@ -123,7 +125,8 @@ export class LocalExecutor {
         `state: no stateful operator '${operator}'; the job has: ${names || 'none'}`,
       );
     }
-    return (this.store.keyed.get(op.id) ?? []).flatMap((p) =>
+    const name = op.body.kind === 'stateful' ? op.body.spec.name : operator;
+    return (this.store.keyed.get(name) ?? []).flatMap((p) =>
       [...p.entries()].map(([, e]) => [e.key, e.value] as const),
     );
   }
@@ -146,8 +149,17 @@ export class LocalExecutor {
       }
     }
     this.#lastTimeMs = timeMs;
+    const full: Record<string, ReadonlyArray<readonly unknown[]>> = { ...input };
+    for (const source of this.job.graph.sources.values()) {
+      // A queue source with listed batches hands out one per batch when the caller gives none.
+      if (source.kind === 'queue' && source.batches && !(source.name in input)) {
+        const i = this.#queued.get(source.name) ?? 0;
+        this.#queued.set(source.name, i + 1);
+        full[source.name] = [source.batches[i] ?? []];
+      }
+    }
     const dag = instantiate(this.job.graph, timeMs);
-    const batch = new BatchRun(this, dag, input, this.#opts, this.#snapshotted);
+    const batch = new BatchRun(this, dag, full, this.#opts, this.#snapshotted);
     return batch.run();
   }
 
@@ -357,13 +369,13 @@ class BatchRun {
       const guard = this.#guard('reduce', p);
       switch (logic.kind) {
         case 'updateStateByKey': {
-          const state = store.keyedState(op.id, p, n);
+          const state = store.keyedState(spec.name, p, n);
           seedInitialState(state, logic.initial, p, n, t, op.id);
           result.parts.push(updateStateByKeyStep(records, state, logic, t, op.id, guard));
           break;
         }
         case 'mapWithState': {
-          const state = store.keyedState(op.id, p, n);
+          const state = store.keyedState(spec.name, p, n);
           seedInitialState(state, logic.initial, p, n, t, op.id);
           const r = mapWithStateStep(
             records,
@@ -381,15 +393,15 @@ class BatchRun {
           break;
         }
         case 'window': {
-          const out = windowStep(records, store.paneState(op.id, p, n) as never, spec, t);
+          const out = windowStep(records, store.paneState(spec.name, p, n) as never, spec, t);
           result.parts.push(out ?? []);
           break;
         }
         case 'reduceByKeyAndWindow': {
           const out = reduceWindowStep(
             records,
-            store.paneState(op.id, p, n) as never,
-            store.keyedState(op.id, p, n),
+            store.paneState(spec.name, p, n) as never,
+            store.keyedState(spec.name, p, n),
             spec,
             logic,
             t,

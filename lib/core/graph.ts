@@ -21,6 +21,7 @@ export class JobGraph {
   readonly sinks = new Map<string, SinkSpec>();
   readonly outputs: OpNode[] = [];
   #stateful = 0;
+  readonly #stateNames = new Set<string>();
   #sealed = false;
 
   constructor(settings: GraphSettings) {
@@ -29,12 +30,7 @@ export class JobGraph {
 
   /** Adds an operator; its id is its position in construction order and its name. */
   add(op: string, parents: readonly OpNode[], body: OpBody, slideMs?: number): OpNode {
-    if (this.#sealed) {
-      throw new SparklessError(
-        'INVALID_ARGUMENT',
-        `${op}: job '${this.settings.job}' is already defined; build every operator inside the job's build function (use transform to change a batch's RDD at run time)`,
-      );
-    }
+    this.#requireOpen(op);
     for (const p of parents) {
       if (!this.nodes.includes(p)) {
         throw new SparklessError(
@@ -57,7 +53,17 @@ export class JobGraph {
     return node;
   }
 
+  #requireOpen(op: string): void {
+    if (this.#sealed) {
+      throw new SparklessError(
+        'INVALID_ARGUMENT',
+        `${op}: job '${this.settings.job}' is already defined; build every operator inside the job's build function (use transform to change a batch's RDD at run time)`,
+      );
+    }
+  }
+
   addSource(spec: SourceSpec): void {
+    this.#requireOpen(`source '${spec.name}'`);
     if (this.sources.has(spec.name)) {
       throw new SparklessError(
         'DUPLICATE_NAME',
@@ -68,6 +74,7 @@ export class JobGraph {
   }
 
   addSink(spec: SinkSpec): void {
+    this.#requireOpen(`sink '${spec.name}'`);
     if (this.sinks.has(spec.name)) {
       throw new SparklessError(
         'DUPLICATE_NAME',
@@ -77,9 +84,21 @@ export class JobGraph {
     this.sinks.set(spec.name, spec);
   }
 
-  /** The default name of the next stateful operator: its kind and position among them. */
-  nextStatefulName(kind: StatefulKind | string): string {
-    return `${kind}#${this.#stateful++}`;
+  /**
+   * The name of the next stateful operator: the given one, or its kind and its position among
+   * the job's stateful operators. Names address stored state, so they must be unique.
+   */
+  stateName(kind: StatefulKind | string, given: string | undefined): string {
+    const name = given ?? `${kind}#${this.#stateful}`;
+    this.#stateful++;
+    if (this.#stateNames.has(name)) {
+      throw new SparklessError(
+        'DUPLICATE_NAME',
+        `${kind}: job '${this.settings.job}' already has a stateful operator named '${name}'; give each stateful operator its own name`,
+      );
+    }
+    this.#stateNames.add(name);
+    return name;
   }
 
   seal(): void {

@@ -66,25 +66,25 @@ export class MemoryPaneState<D = unknown> implements PaneState<D> {
   }
 }
 
-/** All the state of a job in memory: per stateful operator and partition. */
+/** All the state of a job in memory: per stateful operator (by its state name) and partition. */
 export class MemoryStore {
   readonly keyed = new Map<string, MemoryKeyedState[]>();
   readonly panes = new Map<string, MemoryPaneState[]>();
 
-  keyedState(opId: string, partition: number, partitions: number): MemoryKeyedState {
-    let parts = this.keyed.get(opId);
+  keyedState(stateName: string, partition: number, partitions: number): MemoryKeyedState {
+    let parts = this.keyed.get(stateName);
     if (!parts) {
       parts = Array.from({ length: partitions }, () => new MemoryKeyedState());
-      this.keyed.set(opId, parts);
+      this.keyed.set(stateName, parts);
     }
     return parts[partition]!;
   }
 
-  paneState(opId: string, partition: number, partitions: number): MemoryPaneState {
-    let parts = this.panes.get(opId);
+  paneState(stateName: string, partition: number, partitions: number): MemoryPaneState {
+    let parts = this.panes.get(stateName);
     if (!parts) {
       parts = Array.from({ length: partitions }, () => new MemoryPaneState());
-      this.panes.set(opId, parts);
+      this.panes.set(stateName, parts);
     }
     return parts[partition]!;
   }

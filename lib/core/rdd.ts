@@ -340,7 +340,8 @@ export class RDD<T> {
 
   // ---- actions ---------------------------------------------------------------------------
 
-  async #run(action: string): Promise<unknown[][]> {
+  /** Starts running the DAG; throws at once (not in the promise) where actions are not allowed. */
+  #run(action: string): Promise<unknown[][]> {
     const run = this.scope.run;
     if (!run) {
       throw new SparklessError(
@@ -352,8 +353,12 @@ export class RDD<T> {
   }
 
   /** All records, partition by partition. Fails when there are more than the collect limit. */
-  async collect(): Promise<T[]> {
-    const parts = await this.#run('collect');
+  collect(): Promise<T[]> {
+    return this.#collect(this.#run('collect'));
+  }
+
+  async #collect(running: Promise<unknown[][]>): Promise<T[]> {
+    const parts = await running;
     const total = parts.reduce((n, p) => n + p.length, 0);
     if (total > this.scope.maxCollect) {
       throw new SparklessError(
@@ -365,7 +370,7 @@ export class RDD<T> {
   }
 
   /** The first `n` records, in partition order. */
-  async take(n: number): Promise<T[]> {
+  take(n: number): Promise<T[]> {
     if (!Number.isInteger(n) || n < 0) {
       throw new SparklessError(
         'INVALID_ARGUMENT',
@@ -378,27 +383,30 @@ export class RDD<T> {
         `RDD.take: ${n} exceeds the limit of ${this.scope.maxCollect} records`,
       );
     }
-    const parts = await this.#run('take');
-    const out: unknown[] = [];
-    for (const p of parts) {
-      for (const r of p) {
-        if (out.length >= n) return out as T[];
-        out.push(r);
+    return this.#run('take').then((parts) => {
+      const out: unknown[] = [];
+      for (const p of parts) {
+        for (const r of p) {
+          if (out.length >= n) return out as T[];
+          out.push(r);
+        }
       }
-    }
-    return out as T[];
+      return out as T[];
+    });
   }
 
   /** The number of records. */
-  async count(): Promise<number> {
-    const parts = await this.#run('count');
-    return parts.reduce((n, p) => n + p.length, 0);
+  count(): Promise<number> {
+    return this.#run('count').then((parts) => parts.reduce((n, p) => n + p.length, 0));
   }
 
   /** Combines all records with `fn`; fails on an empty RDD, as Spark does. */
-  async reduce(fn: (a: T, b: T) => T): Promise<T> {
-    const parts = await this.#run('reduce');
-    const all = parts.flat() as T[];
+  reduce(fn: (a: T, b: T) => T): Promise<T> {
+    return this.#reduce(this.#run('reduce'), fn);
+  }
+
+  async #reduce(running: Promise<unknown[][]>, fn: (a: T, b: T) => T): Promise<T> {
+    const all = (await running).flat() as T[];
     if (all.length === 0) {
       throw new SparklessError(
         'INVALID_ARGUMENT',
@@ -409,8 +417,8 @@ export class RDD<T> {
   }
 
   /** Whether the RDD has no records. */
-  async isEmpty(): Promise<boolean> {
-    return (await this.count()) === 0;
+  isEmpty(): Promise<boolean> {
+    return this.count().then((n) => n === 0);
   }
 
   /** The number of partitions, when it is fixed before running. */

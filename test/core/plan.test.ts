@@ -290,15 +290,15 @@ describe('explain', () => {
     expect(text).toContain(`Stateful operators (state hash ${j.plan.stateHash}):`);
     expect(text).toContain('  totals (updateStateByKey, 3:updateStateByKey): 6 partitions');
     expect(text).toContain(
-      '  reduceByKeyAndWindow#0 (reduceByKeyAndWindow, 5:reduceByKeyAndWindow): 6 partitions, window 5m, slide 30s, pane 30s, inverse',
+      '  reduceByKeyAndWindow#1 (reduceByKeyAndWindow, 5:reduceByKeyAndWindow): 6 partitions, window 5m, slide 30s, pane 30s, inverse',
     );
     expect(text).toContain(
-      '  mapWithState#1 (mapWithState, 7:mapWithState): 6 partitions, timeout 30m',
+      '  mapWithState#2 (mapWithState, 7:mapWithState): 6 partitions, timeout 30m',
     );
     expect(text).toMatch(
-      /\n {2}5:reduceByKeyAndWindow +state 'reduceByKeyAndWindow#0', window 5m, slide 30s, pane 30s, inverse\n/,
+      /\n {2}5:reduceByKeyAndWindow +state 'reduceByKeyAndWindow#1', window 5m, slide 30s, pane 30s, inverse\n/,
     );
-    expect(text).toMatch(/\n {2}7:mapWithState +state 'mapWithState#1', timeout 30m\n/);
+    expect(text).toMatch(/\n {2}7:mapWithState +state 'mapWithState#2', timeout 30m\n/);
   });
 
   it('shows a pane that is the greatest common divisor of window and slide', () => {

@@ -111,35 +111,34 @@ export function shuffleRead(
     }
     return out;
   }
-  const agg = spec.aggregator;
-  const m = new Map<string, [Key, unknown]>();
+  // Gather each key's inputs from every block first, then combine them in one guarded call, so
+  // that a function failing on a key dead-letters the key with all its inputs.
+  const m = new Map<string, [Key, unknown[]]>();
   for (const block of blocks) {
     for (const r of block) {
       const [k, v] = r as [Key, unknown];
       const enc = encodeKey(k, label);
       const cur = m.get(enc);
       if (spec.group) {
-        if (cur) (cur[1] as unknown[]).push(...(v as unknown[]));
+        if (cur) for (const x of v as unknown[]) cur[1].push(x);
         else m.set(enc, [k, [...(v as unknown[])]]);
-        continue;
-      }
-      if (spec.mapSideCombine) {
-        if (cur) {
-          const c = guard.call(label, [k, [cur[1], v]], () => agg!.mergeCombiners(cur[1], v));
-          if (c !== SKIPPED) cur[1] = c;
-          else m.delete(enc);
-        } else m.set(enc, [k, v]);
-      } else if (cur) {
-        const c = guard.call(label, [k, v], () => agg!.mergeValue(cur[1], v));
-        if (c !== SKIPPED) cur[1] = c;
-        else m.delete(enc);
-      } else {
-        const c = guard.call(label, [k, v], () => agg!.createCombiner(v));
-        if (c !== SKIPPED) m.set(enc, [k, c]);
-      }
+      } else if (cur) cur[1].push(v);
+      else m.set(enc, [k, [v]]);
     }
   }
-  return [...m.values()];
+  if (spec.group) return [...m.values()];
+  const agg = spec.aggregator!;
+  const out: unknown[] = [];
+  for (const [k, inputs] of m.values()) {
+    const c = guard.call(label, [k, inputs], () => {
+      if (spec.mapSideCombine) return inputs.reduce((a, b) => agg.mergeCombiners(a, b));
+      let acc = agg.createCombiner(inputs[0]);
+      for (let i = 1; i < inputs.length; i++) acc = agg.mergeValue(acc, inputs[i]);
+      return acc;
+    });
+    if (c !== SKIPPED) out.push([k, c]);
+  }
+  return out;
 }
 
 /** The map side of a cogroup: one block per target partition, per-key value lists of one side. */
