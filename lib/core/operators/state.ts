@@ -75,7 +75,9 @@ export class State<S> {
     if (this.#removed) {
       throw new SparklessError('INVALID_ARGUMENT', 'State.remove: the state was already removed');
     }
+    // As Spark's StateImpl.remove: a removed state is no longer updated, whatever came before.
     this.#removed = true;
+    this.#updated = false;
     this.#exists = false;
     this.#value = undefined;
   }
