@@ -340,7 +340,13 @@ export class DStream<T> {
 
   // ---- windowed ------------------------------------------------------------------------
 
-  #window(op: string, windowD: unknown, slideD: unknown) {
+  /**
+   * Checks a window and slide. A window shorter than its slide is allowed (Spark allows it too:
+   * WindowOperationsSuite's "window - non-overlapping window"; the batches between two windows
+   * are in none), except with an inverse function: its incremental step adds and removes whole
+   * slides, which only describes the window when consecutive windows overlap or touch.
+   */
+  #window(op: string, windowD: unknown, slideD: unknown, incremental = false) {
     const unit = this.node.slideMs;
     const check = (what: string, d: unknown) => {
       const ms = requireDuration(op, what, d);
@@ -357,10 +363,10 @@ export class DStream<T> {
     };
     const windowMs = check('window', windowD);
     const slideMs = slideD === undefined ? unit : check('slide', slideD);
-    if (windowMs < slideMs) {
+    if (incremental && windowMs < slideMs) {
       throw new SparklessError(
         'WINDOW_SHORTER_THAN_SLIDE',
-        `${op}: window (${formatMs(windowMs)}) must not be shorter than the slide (${formatMs(slideMs)}); make the window at least ${formatMs(slideMs)} or slide by at most ${formatMs(windowMs)}`,
+        `${op}: window (${formatMs(windowMs)}) must not be shorter than the slide (${formatMs(slideMs)}) for a window kept incrementally (with an inverse function); make the window at least ${formatMs(slideMs)} or slide by at most ${formatMs(windowMs)}`,
       );
     }
     return { windowMs, slideMs, paneMs: gcd(windowMs, slideMs), inputSlideMs: unit };
@@ -456,7 +462,7 @@ export class DStream<T> {
     }
     if (opts.inverse !== undefined) requireFunction(op, 'inverse', opts.inverse);
     if (opts.filter !== undefined) requireFunction(op, 'filter', opts.filter);
-    const w = this.#window(op, opts.window, opts.slide);
+    const w = this.#window(op, opts.window, opts.slide, opts.inverse !== undefined);
     const partitions = this.#partitions(op, opts);
     const agg = aggregatorOf(fn);
     return this.#derive(
