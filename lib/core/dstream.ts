@@ -72,27 +72,30 @@ export interface ReduceWindowOptions<K, V> extends StatefulOptions {
    * Removes a leaving value from the window's value (`(a, b) => a - b` for a sum). With it, each
    * slide reads only the panes entering and leaving the window, whatever the window's length.
    */
-  readonly inverse?: (a: V, b: V) => V;
+  inverse?(a: V, b: V): V;
   /**
    * Keeps the entries for which it returns true. With an inverse, keys whose value went back to
    * zero stay in the window unless this drops them.
    */
-  readonly filter?: (entry: Pair<K, V>) => boolean;
+  filter?(entry: Pair<K, V>): boolean;
 }
 
 /** The options of reduceByWindow. */
 export interface WindowOptions<V> {
   readonly window: Duration;
   readonly slide?: Duration;
-  readonly inverse?: (a: V, b: V) => V;
+  inverse?(a: V, b: V): V;
 }
+
+// Function-valued options are declared as methods so that a DStream stays covariant in its
+// element type (a DStream<[string, number]> is usable as a DStream<Pair<string, number>>).
 
 /** The options of a stream sink. */
 export interface StreamSinkOptions<T> {
   /** The partition key of an output record. @default the record's key for pairs, else its JSON */
-  readonly partitionKey?: (record: T) => string;
+  partitionKey?(record: T): string;
   /** The bytes of an output record. @default its JSON text */
-  readonly encode?: (record: T) => Uint8Array | string;
+  encode?(record: T): Uint8Array | string;
 }
 
 const add = (a: number, b: number) => a + b;
@@ -270,9 +273,9 @@ export class DStream<T> {
   }
 
   /** The count of each distinct value in each batch, as [value, count] pairs. Spark: `countByValue`. */
-  countByValue(opts?: PartitionOptions): DStream<Pair<T & Key, number>> {
+  countByValue<K extends Key>(this: DStream<K>, opts?: PartitionOptions): DStream<Pair<K, number>> {
     const n = this.#partitions('countByValue', opts);
-    return this.#derive<Pair<T & Key, number>>('countByValue', {
+    return this.#derive<Pair<K, number>>('countByValue', {
       kind: 'element',
       step: { kind: 'map', fn: (x) => [x, 1] },
     }).#derive('countByValue', {
@@ -431,12 +434,13 @@ export class DStream<T> {
   }
 
   /** The count of each distinct value in each window. Spark: `countByValueAndWindow`. */
-  countByValueAndWindow(
+  countByValueAndWindow<K extends Key>(
+    this: DStream<K>,
     window: Duration,
     slide?: Duration,
     opts?: StatefulOptions,
-  ): DStream<Pair<T & Key, number>> {
-    return this.#derive<Pair<T & Key, number>>('countByValueAndWindow', {
+  ): DStream<Pair<K, number>> {
+    return this.#derive<Pair<K, number>>('countByValueAndWindow', {
       kind: 'element',
       step: { kind: 'map', fn: (x) => [x, 1] },
     }).#reduceWindow('countByValueAndWindow', add, {
@@ -445,7 +449,7 @@ export class DStream<T> {
       ...opts,
       inverse: subtract,
       filter: (e: Pair<unknown, number>) => e[1] !== 0,
-    }) as DStream<Pair<T & Key, number>>;
+    }) as DStream<Pair<K, number>>;
   }
 
   #reduceWindow<V>(

@@ -115,12 +115,12 @@ const byLength = lengths.countByValue();
 const byValueAsPairs: DStream<Pair<string, number>> = byValue;
 const byLengthAsPairs: DStream<Pair<number, number>> = byLength;
 byValue.join(counts);
-// Known defect, reported: the exact type is Pair<T & Key, number> (`string & Key`, which TypeScript
-// does not reduce to string). Remove these directives when countByValue gives Pair<T, number>.
-// @ts-expect-error known defect: countByValue's key type is T & Key rather than T
 expectType<Equal<typeof byValue, DStream<Pair<string, number>>>>(true);
-// @ts-expect-error known defect: countByValue's key type is T & Key rather than T
 expectType<Equal<typeof byLength, DStream<Pair<number, number>>>>(true);
+// countByValue counts values that are keys.
+declare const objects: DStream<{ readonly a: number }>;
+// @ts-expect-error countByValue needs a stream of keys
+objects.countByValue();
 
 // Joins: the missing side of an outer join is null.
 const joined = counts.join(names);
@@ -223,7 +223,6 @@ const windowGroups = counts.groupByKeyAndWindow(seconds(30), seconds(10));
 expectType<Equal<typeof windowGroups, DStream<Pair<string, number[]>>>>(true);
 const windowValues = words.countByValueAndWindow(seconds(30));
 const windowValuesAsPairs: DStream<Pair<string, number>> = windowValues;
-// @ts-expect-error known defect: countByValueAndWindow's key type is T & Key rather than T
 expectType<Equal<typeof windowValues, DStream<Pair<string, number>>>>(true);
 expectType<Equal<ReturnType<typeof words.countByWindow>, DStream<number>>>(true);
 const longest = words.reduceByWindow((a, b) => (a.length >= b.length ? a : b), {
@@ -307,9 +306,6 @@ runBatches([input], (a: DStream<string>, b: DStream<string>) => a.union(b));
 
 // Inputs written inline, the usual way to write a test table, should give streams of the widened
 // types (string, number, Pair<string, number>), as a variable typed string[][] does above.
-// Known defect, reported: runBatches's `const` type parameter infers literal element types
-// (DStream<'a' | 'b'>, DStream<readonly ['a', 1]>), so these do not compile. Remove the
-// directives when they do.
 runBatches(
   [
     [
@@ -319,14 +315,20 @@ runBatches(
       ],
     ],
   ],
-  (s) =>
-    // @ts-expect-error known defect: inline pairs infer literal types and reduceByKey rejects them
-    s.reduceByKey((a, b) => a + b),
+  (s) => {
+    expectType<Equal<typeof s, DStream<Pair<string, number>>>>(true);
+    return s.reduceByKey((a, b) => a + b);
+  },
 );
-runBatches([[[1, 2]]], (s) =>
-  // @ts-expect-error known defect: inline numbers infer literal types, so a sum is not a record
-  s.reduce((a, b) => a + b),
-);
+runBatches([[[1, 2]]], (s) => {
+  expectType<Equal<typeof s, DStream<number>>>(true);
+  return s.reduce((a, b) => a + b);
+});
+runBatches([[['a', 'b']], [[{ user: 'u1', n: 1 }]]], (words, objects) => {
+  expectType<Equal<typeof words, DStream<string>>>(true);
+  expectType<Equal<typeof objects, DStream<{ readonly user: string; readonly n: number }>>>(true);
+  return words.filter((w) => w !== 'z');
+});
 
 // Keep the declarations used.
 export type { Json, Key };

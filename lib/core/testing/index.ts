@@ -43,8 +43,31 @@ export interface BatchOutput<U> {
   readonly records: U[];
 }
 
+/** The batches of one input stream. */
+export type Batches<T> = ReadonlyArray<ReadonlyArray<T>>;
+
+/**
+ * Literal types of inline inputs widened (`1` to number, `'a'` to string) inside tuples and
+ * objects, keeping readonly-ness, so `readonly ['a', 1]` becomes `Pair<string, number>`.
+ */
+type Widened<T> = T extends string
+  ? string
+  : T extends number
+    ? number
+    : T extends boolean
+      ? boolean
+      : T extends readonly unknown[]
+        ? number extends T['length']
+          ? T
+          : { [K in keyof T]: Widened<T[K]> }
+        : T extends (...args: never[]) => unknown
+          ? T
+          : T extends object
+            ? { [K in keyof T]: Widened<T[K]> }
+            : T;
+
 type Streams<I> = {
-  [K in keyof I]: I[K] extends ReadonlyArray<ReadonlyArray<infer E>> ? DStream<E> : never;
+  [K in keyof I]: I[K] extends ReadonlyArray<ReadonlyArray<infer E>> ? DStream<Widened<E>> : never;
 };
 
 /** Splits a batch into `n` contiguous partitions the way Spark's makeRDD slices a collection. */
@@ -59,14 +82,29 @@ export function splitContiguous<T>(records: readonly T[], n: number): T[][] {
  * batch. `inputs` has one entry per input stream, each an array of batches; the first batch is at
  * `timeMs` = the batch interval, as in Spark.
  */
-export async function runBatches<
-  const I extends ReadonlyArray<ReadonlyArray<ReadonlyArray<unknown>>>,
-  U,
->(
+// Inline literal inputs (`[[['a', 1]]]`) are read as constants with their literal types widened,
+// so that the stream is a DStream<[string, number]>; inputs typed by a type parameter take the
+// plain forms below.
+export function runBatches<const I extends ReadonlyArray<Batches<unknown>>, U>(
   inputs: I,
   build: (...streams: Streams<I>) => DStream<U>,
+  options?: RunBatchesOptions,
+): Promise<BatchOutput<U>[]>;
+export function runBatches<T, U>(
+  inputs: readonly [Batches<T>],
+  build: (stream: DStream<T>) => DStream<U>,
+  options?: RunBatchesOptions,
+): Promise<BatchOutput<U>[]>;
+export function runBatches<A, B, U>(
+  inputs: readonly [Batches<A>, Batches<B>],
+  build: (a: DStream<A>, b: DStream<B>) => DStream<U>,
+  options?: RunBatchesOptions,
+): Promise<BatchOutput<U>[]>;
+export async function runBatches(
+  inputs: ReadonlyArray<Batches<unknown>>,
+  build: (...streams: never) => DStream<unknown>,
   options: RunBatchesOptions = {},
-): Promise<BatchOutput<U>[]> {
+): Promise<BatchOutput<unknown>[]> {
   if (!Array.isArray(inputs) || inputs.some((i) => !Array.isArray(i))) {
     throw new SparklessError(
       'INVALID_ARGUMENT',
@@ -89,7 +127,7 @@ export async function runBatches<
     );
   }
   const names = inputs.map((_, i) => `input${i}`);
-  let observed: DStream<U> | undefined;
+  let observed: DStream<unknown> | undefined;
   const j = job(
     'test',
     {
@@ -98,7 +136,7 @@ export async function runBatches<
     },
     (ctx) => {
       const streams = names.map((n) => ctx.queue(n));
-      observed = build(...(streams as unknown as Streams<I>));
+      observed = (build as (...s: DStream<unknown>[]) => DStream<unknown>)(...streams);
       if (!observed || typeof observed !== 'object' || !('node' in observed)) {
         throw new SparklessError(
           'INVALID_ARGUMENT',
@@ -115,7 +153,7 @@ export async function runBatches<
     ...(options.onRecordError ? { onRecordError: options.onRecordError } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
-  const out: BatchOutput<U>[] = [];
+  const out: BatchOutput<unknown>[] = [];
   for (let b = 0; b < numBatches; b++) {
     const timeMs = (b + 1) * batchInterval.ms;
     const input = Object.fromEntries(
@@ -123,7 +161,7 @@ export async function runBatches<
     );
     const result = await exec.runBatch(timeMs, input);
     const records = result.collected.get('observed');
-    if (records) out.push({ timeMs, records: records as U[] });
+    if (records) out.push({ timeMs, records });
   }
   return out;
 }
