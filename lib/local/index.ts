@@ -1,0 +1,28 @@
+/**
+ * The embedded local cloud: emulators, the local Lambda service and the router, on loopback.
+ */
+export type { LocalCloud, LocalCloudOptions } from './cloud.js';
+export { startLocalCloud } from './cloud.js';
+export type { Dynalite, DynaliteOptions } from './dynamo.js';
+export { startDynalite } from './dynamo.js';
+export type { KinesisLocal, KinesisLocalOptions } from './kinesis.js';
+export { KINESIS_MOCK_DURATIONS, startKinesisLocal } from './kinesis.js';
+export type {
+  AsyncFailureEvent,
+  EnvironmentEvent,
+  EnvironmentExitEvent,
+  EnvironmentInfo,
+  ErrorPayload,
+  FunctionDefinition,
+  InvocationType,
+  InvokeEndEvent,
+  InvokeOptions,
+  InvokeOutput,
+  InvokeStartEvent,
+  LambdaServiceEvents,
+  LambdaServiceOptions,
+  LogLine,
+} from './lambda.js';
+export { LambdaService, LambdaServiceError, parseFunctionName } from './lambda.js';
+export type { Router, RouterOptions, RouterTargets } from './router.js';
+export { startRouter } from './router.js';
