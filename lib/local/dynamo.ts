@@ -9,7 +9,15 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { baseEnvironment, hasExited, kill, OutputTail, track, withOutput } from './processes.js';
+import {
+  baseEnvironment,
+  hasExited,
+  kill,
+  OutputTail,
+  outputClosed,
+  track,
+  withOutput,
+} from './processes.js';
 
 export interface DynaliteOptions {
   /** How long to wait for it to listen (default 15 s). */
@@ -94,7 +102,7 @@ export async function startDynalite(options: DynaliteOptions = {}): Promise<Dyna
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         // Let the last output arrive before it goes into the message.
-        setImmediate(() =>
+        void outputClosed(child).then(() =>
           reject(
             new Error(
               withOutput(

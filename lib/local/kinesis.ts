@@ -14,7 +14,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { baseEnvironment, hasExited, kill, OutputTail, track, withOutput } from './processes.js';
+import {
+  baseEnvironment,
+  hasExited,
+  kill,
+  OutputTail,
+  outputClosed,
+  track,
+  withOutput,
+} from './processes.js';
 
 export interface KinesisLocalOptions {
   /** The region streams are created in when a request does not say (default us-east-1). */
@@ -190,6 +198,7 @@ export async function startKinesisLocal(options: KinesisLocalOptions = {}): Prom
         throw new Error(withOutput(`kinesis-local could not start: ${spawnError.message}`, ''));
       }
       if (hasExited(child)) {
+        await outputClosed(child);
         const how = child.signalCode ?? `code ${child.exitCode}`;
         throw new Error(withOutput(`kinesis-local exited (${how}) while starting`, output.text()));
       }

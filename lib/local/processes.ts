@@ -91,6 +91,24 @@ export function kill(child: ChildProcess): Promise<void> {
   });
 }
 
+/**
+ * Resolves once a child that exited has also closed its output pipes (so that everything it
+ * printed has been read), or after `capMs` if something else holds them open.
+ */
+export function outputClosed(child: ChildProcess, capMs = 500): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.stdout?.closed !== false && child.stderr?.closed !== false) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(resolve, capMs);
+    child.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** The pids of every tracked child that has not exited yet. */
 export function livePids(): number[] {
   return [...live.keys()];

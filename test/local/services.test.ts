@@ -22,9 +22,10 @@ import { type LocalCloud, startLocalCloud } from '../../lib/local/index.js';
 
 let cloud: LocalCloud;
 const savedEnv = { ...process.env };
+const progress: string[] = [];
 
 beforeAll(async () => {
-  cloud = await startLocalCloud();
+  cloud = await startLocalCloud({ onProgress: (message) => progress.push(message) });
   delete process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
   Object.assign(process.env, cloud.env());
 });
@@ -35,6 +36,15 @@ afterAll(async () => {
 });
 
 describe('local cloud: endpoints', () => {
+  it('reports its progress while starting', () => {
+    expect(progress[0]).toBe('starting kinesis-local and dynalite');
+    expect(progress).toContainEqual(expect.stringMatching(/^kinesis-local answering on http:/));
+    expect(progress).toContainEqual(expect.stringMatching(/^dynalite listening on http:/));
+    const ready = progress.at(-1) ?? '';
+    expect(ready).toMatch(/^local cloud ready on http:\/\/127\.0\.0\.1:\d+ after \d+ ms$/);
+    expect(ready).toContain(cloud.endpoint);
+  });
+
   it('listens on loopback only, and env() carries what a client needs', () => {
     for (const endpoint of [cloud.endpoint, cloud.kinesis.endpoint, cloud.dynamodb.endpoint]) {
       expect(endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
