@@ -344,12 +344,11 @@ export class DStream<T> {
   // ---- windowed ------------------------------------------------------------------------
 
   /**
-   * Checks a window and slide. A window shorter than its slide is allowed (Spark allows it too:
-   * WindowOperationsSuite's "window - non-overlapping window"; the batches between two windows
-   * are in none), except with an inverse function: its incremental step adds and removes whole
-   * slides, which only describes the window when consecutive windows overlap or touch.
+   * Checks a window and slide. A window shorter than its slide is refused: the records of the
+   * batches between two windows would be in no window, silently left out of every result (Spark
+   * allows it; here a window must be at least as long as its slide).
    */
-  #window(op: string, windowD: unknown, slideD: unknown, incremental = false) {
+  #window(op: string, windowD: unknown, slideD: unknown) {
     const unit = this.node.slideMs;
     const check = (what: string, d: unknown) => {
       const ms = requireDuration(op, what, d);
@@ -366,10 +365,10 @@ export class DStream<T> {
     };
     const windowMs = check('window', windowD);
     const slideMs = slideD === undefined ? unit : check('slide', slideD);
-    if (incremental && windowMs < slideMs) {
+    if (windowMs < slideMs) {
       throw new SparklessError(
         'WINDOW_SHORTER_THAN_SLIDE',
-        `${op}: window (${formatMs(windowMs)}) must not be shorter than the slide (${formatMs(slideMs)}) for a window kept incrementally (with an inverse function); make the window at least ${formatMs(slideMs)} or slide by at most ${formatMs(windowMs)}`,
+        `${op}: window (${formatMs(windowMs)}) must not be shorter than the slide (${formatMs(slideMs)}) (the batches between windows would be in none); make the window at least ${formatMs(slideMs)} or slide by at most ${formatMs(windowMs)}`,
       );
     }
     return { windowMs, slideMs, paneMs: gcd(windowMs, slideMs), inputSlideMs: unit };
@@ -408,7 +407,10 @@ export class DStream<T> {
 
   /** The number of records in each window. Spark: `countByWindow`. */
   countByWindow(window: Duration, slide?: Duration): DStream<number> {
-    return this.map(() => 1).reduceByWindow(add, {
+    return this.#derive<number>('countByWindow', {
+      kind: 'element',
+      step: { kind: 'map', fn: () => 1 },
+    }).#reduceByWindow('countByWindow', add, {
       window,
       ...(slide ? { slide } : {}),
       inverse: subtract,
@@ -420,17 +422,19 @@ export class DStream<T> {
    * Spark: `reduceByWindow`.
    */
   reduceByWindow(fn: (a: T, b: T) => T, opts: WindowOptions<T>): DStream<T> {
-    requireFunction('reduceByWindow', 'the function', fn);
-    const keyed = this.#derive<Pair<number, T>>('reduceByWindow', {
+    return this.#reduceByWindow('reduceByWindow', fn, opts);
+  }
+
+  #reduceByWindow(op: string, fn: (a: T, b: T) => T, opts: WindowOptions<T>): DStream<T> {
+    requireFunction(op, 'the function', fn);
+    const keyed = this.#derive<Pair<number, T>>(op, {
       kind: 'element',
       step: { kind: 'map', fn: (x) => [0, x] },
     });
-    return keyed
-      .#reduceWindow('reduceByWindow', fn, { ...opts, partitions: 1 })
-      .#derive<T>('reduceByWindow', {
-        kind: 'element',
-        step: { kind: 'map', fn: (r) => (r as Pair<number, T>)[1] },
-      });
+    return keyed.#reduceWindow(op, fn, { ...opts, partitions: 1 }).#derive<T>(op, {
+      kind: 'element',
+      step: { kind: 'map', fn: (r) => (r as Pair<number, T>)[1] },
+    });
   }
 
   /** The count of each distinct value in each window. Spark: `countByValueAndWindow`. */
@@ -466,7 +470,7 @@ export class DStream<T> {
     }
     if (opts.inverse !== undefined) requireFunction(op, 'inverse', opts.inverse);
     if (opts.filter !== undefined) requireFunction(op, 'filter', opts.filter);
-    const w = this.#window(op, opts.window, opts.slide, opts.inverse !== undefined);
+    const w = this.#window(op, opts.window, opts.slide);
     const partitions = this.#partitions(op, opts);
     const agg = aggregatorOf(fn);
     return this.#derive(

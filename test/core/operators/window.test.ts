@@ -8,9 +8,9 @@
  * only at multiples of its slide, so output i is at `(i + 1) * slide`. A window at time T holds
  * the batches in (T - window, T] (WindowedDStream.compute); batches past the input are empty.
  */
-import { type DStream, milliseconds, pair, seconds } from 'sparkless';
+import { type DStream, milliseconds, pair, SparklessError, seconds } from 'sparkless';
 import { type BatchOutput, runBatches } from 'sparkless/testing';
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expectBatches, range, sortValues } from '../helpers.js';
 
 const BATCH_MS = 1000;
@@ -190,21 +190,16 @@ describe('window', () => {
   });
 
   // Spark: streaming/src/test/scala/org/apache/spark/streaming/WindowOperationsSuite.scala,
-  // test "window - non-overlapping window" (window 2s, slide 3s: the batches at t=1s and t=4s are
-  // in no window)
-  it('window - non-overlapping window', async () => {
-    // biome-ignore format: a per-batch table
-    const table = {
-      //      t=1s t=2s t=3s t=4s t=5s t=6s
-      input: [[0], [1], [2], [3], [4], [5]],
-      //         t=3s    t=6s
-      expected: [[1, 2], [4, 5]],
-    };
-    await testWindowOperation(
-      table.input,
-      (s) => s.window(seconds(2), seconds(3)),
-      table.expected,
-      3000,
+  // test "window - non-overlapping window" (window 2s, slide 3s) expects [[1, 2], [4, 5]]: the
+  // batches at t=1s and t=4s are in no window. sparkless refuses a window shorter than its slide
+  // when the job is defined, since those records would be silently left out of every result
+  // (docs/architecture.md, "Decisions and departures").
+  it('window - non-overlapping window is refused when the job is defined', async () => {
+    const define = runBatches([[[0], [1], [2]]], (s) => s.window(seconds(2), seconds(3)));
+    await expect(define).rejects.toSatisfy(
+      (e: unknown) =>
+        SparklessError.is(e, 'WINDOW_SHORTER_THAN_SLIDE') &&
+        e.message.includes('window: window (2s) must not be shorter than the slide (3s)'),
     );
   });
 
@@ -412,24 +407,28 @@ describe('reduceByKeyAndWindow', () => {
     expectBatches(filtered, table.filtered, { ordered: false });
   });
 
-  // Not a Spark table: without an inverse, reduceByKeyAndWindow is reduceByKey, window and
-  // reduceByKey again (PairDStreamFunctions), so a window shorter than its slide skips batches
-  // as "window - non-overlapping window" does.
-  it('reduceByKeyAndWindow with a window shorter than its slide', async () => {
-    // biome-ignore format: a per-batch table
-    const table = {
-      input: [
-        [['a', 1]],            // t=1s
-        [['a', 2]],            // t=2s
-        [['a', 3], ['b', 1]],  // t=3s  window (1s, 3s]
-        [['b', 4]],            // t=4s
-        [['a', 5]],            // t=5s
-        [['a', 6]],            // t=6s  window (4s, 6s]
-      ] satisfies SN[][],
-      //         t=3s                  t=6s
-      expected: [[['a', 5], ['b', 1]], [['a', 11]]],
-    };
-    await testWindowOperation(table.input, reduceByKeyAndWindow(2000, 3000), table.expected, 3000);
+  // A window shorter than its slide is refused for every windowed operator, with or without an
+  // inverse function (see "window - non-overlapping window" above).
+  it.each([
+    [
+      'reduceByKeyAndWindow',
+      (s: DStream<SN>) => s.reduceByKeyAndWindow(sum, { window: seconds(2), slide: seconds(3) }),
+    ],
+    [
+      'groupByKeyAndWindow',
+      (s: DStream<SN>): DStream<unknown> => s.groupByKeyAndWindow(seconds(2), seconds(3)),
+    ],
+    [
+      'countByWindow',
+      (s: DStream<SN>): DStream<unknown> => s.countByWindow(seconds(2), seconds(3)),
+    ],
+  ] as const)('%s with a window shorter than its slide is refused', async (op, build) => {
+    const define = runBatches([[[['a', 1]] as SN[]]], build);
+    await expect(define).rejects.toSatisfy(
+      (e: unknown) =>
+        SparklessError.is(e, 'WINDOW_SHORTER_THAN_SLIDE') &&
+        e.message.startsWith(`${op}: window (2s) must not be shorter than the slide (3s)`),
+    );
   });
 
   // Spark: streaming/src/test/java/test/org/apache/spark/streaming/JavaAPISuite.java, tests
