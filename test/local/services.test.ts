@@ -2,6 +2,8 @@
  * Kinesis and DynamoDB through the local cloud's router, with the runtime's own SDK clients
  * configured only by the environment (AWS_ENDPOINT_URL and friends), as deployed code is.
  */
+
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import {
   ConditionalCheckFailedException,
   CreateTableCommand,
@@ -35,7 +37,53 @@ afterAll(async () => {
   process.env = savedEnv;
 });
 
+/**
+ * The addresses a process listens on (TCP), read from /proc: its socket inodes matched to
+ * the LISTEN rows of /proc/net/tcp and tcp6. IPv6 rows come back as `[v6 <hex>]:port`.
+ */
+function listeningAddresses(pid: number): string[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+      if (inode !== undefined) inodes.add(inode);
+    } catch {
+      // Closed while reading.
+    }
+  }
+  const found: string[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!existsSync(file)) continue;
+    for (const row of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const cols = row.trim().split(/\s+/);
+      const [address, portHex] = (cols[1] ?? '').split(':');
+      if (cols[3] !== '0A' || !inodes.has(cols[9] ?? '') || address === undefined) continue;
+      const port = Number.parseInt(portHex ?? '', 16);
+      const host =
+        address.length === 8
+          ? [6, 4, 2, 0].map((i) => Number.parseInt(address.slice(i, i + 2), 16)).join('.')
+          : `[v6 ${address}]`;
+      found.push(`${host}:${port}`);
+    }
+  }
+  return found.sort();
+}
+
 describe('local cloud: endpoints', () => {
+  it.skipIf(process.platform !== 'linux')(
+    'binds loopback only: kinesis-local (which would bind every interface) and dynalite',
+    () => {
+      const kinesis = listeningAddresses(cloud.kinesis.pid);
+      // The plain-HTTP port and the TLS one, both on 127.0.0.1.
+      expect(kinesis).toHaveLength(2);
+      expect(kinesis.every((a) => a.startsWith('127.0.0.1:'))).toBe(true);
+      expect(kinesis).toContain(cloud.kinesis.endpoint.replace('http://', ''));
+      expect(listeningAddresses(cloud.dynamodb.pid)).toEqual([
+        cloud.dynamodb.endpoint.replace('http://', ''),
+      ]);
+    },
+  );
+
   it('reports its progress while starting', () => {
     expect(progress[0]).toBe('starting kinesis-local and dynalite');
     expect(progress).toContainEqual(expect.stringMatching(/^kinesis-local answering on http:/));
