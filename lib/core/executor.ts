@@ -14,7 +14,7 @@ import type { Key, Pair } from './keys.js';
 import { encodeKey } from './keys.js';
 import { MemoryStore } from './memory.js';
 import type { OpNode, RddNode, RecordMeta, SinkSpec } from './nodes.js';
-import { runElementStep } from './operators/elements.js';
+import { type ChainStep, runElementSteps } from './operators/elements.js';
 import { type DeadLetter, type Guard, makeGuard, SKIPPED } from './operators/guard.js';
 import { mapWithStateStep } from './operators/mapWithState.js';
 import {
@@ -22,6 +22,7 @@ import {
   cogroupRead,
   cogroupWrite,
   rangeBounds,
+  ShuffleWriter,
   shuffleRead,
   shuffleWrite,
 } from './operators/shuffle.js';
@@ -171,6 +172,8 @@ export class LocalExecutor {
 
 class BatchRun {
   readonly #memo = new Map<RddNode, unknown[][]>();
+  /** How many nodes and outputs consume each node of the DAG. */
+  readonly #consumers = new Map<RddNode, number>();
   readonly #steps = new Map<RddNode, StepResult>();
   readonly #deadLetters: DeadLetter[] = [];
   readonly #printed: string[] = [];
@@ -187,6 +190,11 @@ class BatchRun {
     readonly snapshotted: Set<OpNode>,
   ) {
     this.#mode = opts.onRecordError ?? 'throw';
+    const roots = [...dag.steps, ...dag.outputs.map((o) => o.rdd)];
+    for (const n of topological(roots)) {
+      for (const p of n.parents) this.#consumers.set(p, (this.#consumers.get(p) ?? 0) + 1);
+    }
+    for (const r of roots) this.#consumers.set(r, (this.#consumers.get(r) ?? 0) + 1);
   }
 
   #guard(stage: 'map' | 'reduce', partition: number): Guard {
@@ -294,10 +302,10 @@ class BatchRun {
         return this.#source(node.source);
       case 'parallelize':
         return node.data.map((p) => [...p]);
-      case 'element':
-        return this.compute(node.parents[0]!).map((p, i) =>
-          runElementStep(node.step, node.id, p, this.#guard('map', i)),
-        );
+      case 'element': {
+        const { chain, top } = this.#chain(node);
+        return this.compute(top).map((p, i) => runElementSteps(chain, p, this.#guard('map', i)));
+      }
       case 'partition':
         return this.compute(node.parents[0]!).map((p, i) => {
           const out = this.#guard('map', i).call(node.id, p, () => node.fn(p, i));
@@ -306,19 +314,33 @@ class BatchRun {
       case 'union':
         return node.parents.flatMap((p) => this.compute(p));
       case 'shuffle': {
-        const input = this.compute(node.parents[0]!);
-        let bounds: Key[] | undefined;
+        const parent = node.parents[0]!;
+        let blocks: Block[][];
         if (node.spec.partitioner.kind === 'range') {
+          const input = this.compute(parent);
           const keyOf = node.spec.partitioner.keyOf;
-          bounds = rangeBounds(
+          const bounds = rangeBounds(
             input.flat().map((r) => keyOf(r)),
             node.spec.partitions,
             node.spec.partitioner.ascending,
           );
+          blocks = input.map((p, task) =>
+            shuffleWrite(node.spec, node.id, p, task, this.#guard('map', task), bounds),
+          );
+        } else if (parent.kind === 'element' && this.#fusable(parent)) {
+          // The element-wise chain feeds the writer record by record, as a map task does.
+          const { chain, top } = this.#chain(parent);
+          blocks = this.compute(top).map((p, task) => {
+            const guard = this.#guard('map', task);
+            const writer = new ShuffleWriter(node.spec, node.id, task, guard);
+            runElementSteps(chain, p, guard, (r) => writer.add(r));
+            return writer.finish();
+          });
+        } else {
+          blocks = this.compute(parent).map((p, task) =>
+            shuffleWrite(node.spec, node.id, p, task, this.#guard('map', task)),
+          );
         }
-        const blocks = input.map((p, task) =>
-          shuffleWrite(node.spec, node.id, p, task, this.#guard('map', task), bounds),
-        );
         return Array.from({ length: node.spec.partitions }, (_, target) =>
           shuffleRead(
             node.spec,
@@ -347,6 +369,22 @@ class BatchRun {
         return (node.part === 'mapped' ? r.mapped : r.snapshots) ?? [];
       }
     }
+  }
+
+  /** Whether a node's records are needed only by its one consumer, so they can stream. */
+  #fusable(node: RddNode): boolean {
+    return this.#consumers.get(node) === 1 && !this.#memo.has(node);
+  }
+
+  /** The element-wise steps ending at `node` that can run fused, and the node they read. */
+  #chain(node: RddNode & { kind: 'element' }): { chain: ChainStep[]; top: RddNode } {
+    const chain: ChainStep[] = [{ step: node.step, label: node.id }];
+    let top: RddNode = node.parents[0]!;
+    while (top.kind === 'element' && this.#fusable(top)) {
+      chain.unshift({ step: top.step, label: top.id });
+      top = top.parents[0]!;
+    }
+    return { chain, top };
   }
 
   #step(node: RddNode): StepResult {
@@ -452,5 +490,3 @@ class BatchRun {
     });
   }
 }
-
-export { topological };

@@ -102,27 +102,34 @@ export function encodeValue(value: unknown): string {
   return `{${entries.join(',')}}`;
 }
 
+// murmur3's running state, kept at module level so that hashing allocates nothing per call.
+let mH = 0;
+let mK = 0;
+let mN = 0; // bytes gathered in mK
+let mLen = 0;
+
+function mixByte(byte: number): void {
+  mK |= byte << (8 * mN);
+  mN++;
+  mLen++;
+  if (mN === 4) {
+    let k = Math.imul(mK, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    let h = mH ^ k;
+    h = (h << 13) | (h >>> 19);
+    mH = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    mK = 0;
+    mN = 0;
+  }
+}
+
 /** murmur3 (x86, 32-bit, seed 0) over the UTF-8 bytes of a string. */
 export function hashString(s: string): number {
-  let h = 0;
-  let k = 0;
-  let n = 0; // bytes in k
-  let len = 0;
-  const mix = (byte: number) => {
-    k |= byte << (8 * n);
-    n++;
-    len++;
-    if (n === 4) {
-      k = Math.imul(k, 0xcc9e2d51);
-      k = (k << 15) | (k >>> 17);
-      k = Math.imul(k, 0x1b873593);
-      h ^= k;
-      h = (h << 13) | (h >>> 19);
-      h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-      k = 0;
-      n = 0;
-    }
-  };
+  mH = 0;
+  mK = 0;
+  mN = 0;
+  mLen = 0;
   for (let i = 0; i < s.length; i++) {
     let c = s.charCodeAt(i);
     if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
@@ -132,28 +139,29 @@ export function hashString(s: string): number {
         i++;
       }
     }
-    if (c < 0x80) mix(c);
+    if (c < 0x80) mixByte(c);
     else if (c < 0x800) {
-      mix(0xc0 | (c >> 6));
-      mix(0x80 | (c & 63));
+      mixByte(0xc0 | (c >> 6));
+      mixByte(0x80 | (c & 63));
     } else if (c < 0x10000) {
-      mix(0xe0 | (c >> 12));
-      mix(0x80 | ((c >> 6) & 63));
-      mix(0x80 | (c & 63));
+      mixByte(0xe0 | (c >> 12));
+      mixByte(0x80 | ((c >> 6) & 63));
+      mixByte(0x80 | (c & 63));
     } else {
-      mix(0xf0 | (c >> 18));
-      mix(0x80 | ((c >> 12) & 63));
-      mix(0x80 | ((c >> 6) & 63));
-      mix(0x80 | (c & 63));
+      mixByte(0xf0 | (c >> 18));
+      mixByte(0x80 | ((c >> 12) & 63));
+      mixByte(0x80 | ((c >> 6) & 63));
+      mixByte(0x80 | (c & 63));
     }
   }
-  if (n > 0) {
-    k = Math.imul(k, 0xcc9e2d51);
+  let h = mH;
+  if (mN > 0) {
+    let k = Math.imul(mK, 0xcc9e2d51);
     k = (k << 15) | (k >>> 17);
     k = Math.imul(k, 0x1b873593);
     h ^= k;
   }
-  h ^= len;
+  h ^= mLen;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

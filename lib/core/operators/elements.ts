@@ -1,49 +1,104 @@
 /**
- * Element-wise steps (map, flatMap, filter, mapValues, flatMapValues) over one partition, each
- * record guarded on its own so that one bad record does not fail the others.
+ * Element-wise steps (map, flatMap, filter, mapValues, flatMapValues) over one partition.
+ *
+ * Consecutive steps run fused, record by record, as Spark pipelines narrow operators inside a
+ * task: no array is built between two steps. Each record is guarded on its own, so one bad
+ * record does not fail the others.
  */
 import type { ElementStep } from '../nodes.js';
-import { type Guard, SKIPPED } from './guard.js';
+import type { Guard } from './guard.js';
 
-export function runElementStep(
-  step: ElementStep,
-  label: string,
+/** One step of a fused chain, with the operator id its failures are reported under. */
+export interface ChainStep {
+  readonly step: ElementStep;
+  readonly label: string;
+}
+
+/**
+ * Runs a chain of element-wise steps over the records of one partition, handing each result to
+ * `emit` (a shuffle writer, say) or, without it, returning them.
+ */
+export function runElementSteps(
+  chain: readonly ChainStep[],
   records: readonly unknown[],
   guard: Guard,
+  emit?: (x: unknown) => void,
 ): unknown[] {
   const out: unknown[] = [];
-  switch (step.kind) {
-    case 'map':
-      for (const r of records) {
-        const v = guard.call(label, r, () => step.fn(r));
-        if (v !== SKIPPED) out.push(v);
+  const sink =
+    emit ??
+    ((x: unknown) => {
+      out.push(x);
+    });
+  const n = chain.length;
+  const each = (x: unknown, i: number): void => {
+    if (i === n) {
+      sink(x);
+      return;
+    }
+    const { step, label } = chain[i]!;
+    switch (step.kind) {
+      case 'map': {
+        let v: unknown;
+        try {
+          v = step.fn(x);
+        } catch (e) {
+          guard.fail(label, x, e);
+          return;
+        }
+        each(v, i + 1);
+        return;
       }
-      return out;
-    case 'filter':
-      for (const r of records) {
-        const keep = guard.call(label, r, () => step.fn(r));
-        if (keep !== SKIPPED && keep) out.push(r);
+      case 'filter': {
+        let keep: boolean;
+        try {
+          keep = step.fn(x);
+        } catch (e) {
+          guard.fail(label, x, e);
+          return;
+        }
+        if (keep) each(x, i + 1);
+        return;
       }
-      return out;
-    case 'flatMap':
-      for (const r of records) {
-        const vs = guard.call(label, r, () => [...step.fn(r)]);
-        if (vs !== SKIPPED) for (const v of vs) out.push(v);
+      case 'flatMap': {
+        let vs: Iterable<unknown>;
+        try {
+          vs = step.fn(x);
+          if (!Array.isArray(vs)) vs = [...vs];
+        } catch (e) {
+          guard.fail(label, x, e);
+          return;
+        }
+        for (const v of vs as unknown[]) each(v, i + 1);
+        return;
       }
-      return out;
-    case 'mapValues':
-      for (const r of records) {
-        const [k, v] = r as [unknown, unknown];
-        const u = guard.call(label, r, () => step.fn(v));
-        if (u !== SKIPPED) out.push([k, u]);
+      case 'mapValues': {
+        const [k, v] = x as [unknown, unknown];
+        let u: unknown;
+        try {
+          u = step.fn(v);
+        } catch (e) {
+          guard.fail(label, x, e);
+          return;
+        }
+        each([k, u], i + 1);
+        return;
       }
-      return out;
-    case 'flatMapValues':
-      for (const r of records) {
-        const [k, v] = r as [unknown, unknown];
-        const us = guard.call(label, r, () => [...step.fn(v)]);
-        if (us !== SKIPPED) for (const u of us) out.push([k, u]);
+      case 'flatMapValues': {
+        const [k, v] = x as [unknown, unknown];
+        let us: Iterable<unknown>;
+        try {
+          us = step.fn(v);
+          if (!Array.isArray(us)) us = [...us];
+        } catch (e) {
+          guard.fail(label, x, e);
+          return;
+        }
+        for (const u of us as unknown[]) each([k, u], i + 1);
+        return;
       }
-      return out;
-  }
+    }
+  };
+  for (const r of records) each(r, 0);
+  return out;
 }

@@ -25,7 +25,10 @@ export interface DeadLetter {
 }
 
 export interface Guard {
+  /** Runs `fn` for one subject; a failure is thrown or dead-lettered (then SKIPPED is returned). */
   call<R>(operator: string, subject: unknown, fn: () => R): R | typeof SKIPPED;
+  /** Handles a failure caught by the caller: throws it (with context) or dead-letters the subject. */
+  fail(operator: string, subject: unknown, error: unknown): void;
 }
 
 /** A guard for one task. */
@@ -34,27 +37,31 @@ export function makeGuard(
   where: { timeMs: number; partition: number; stage: 'map' | 'reduce' },
   sink: (d: DeadLetter) => void,
 ): Guard {
+  const fail = (operator: string, subject: unknown, e: unknown): void => {
+    if (mode === 'throw' || SparklessError.is(e, 'PLAN_MISMATCH')) {
+      if (SparklessError.is(e)) throw e;
+      throw new SparklessError(
+        'USER_FUNCTION_FAILED',
+        `${operator}: the function threw on ${describe(subject)}: ${e instanceof Error ? e.message : String(e)}`,
+        { cause: e },
+      );
+    }
+    sink({
+      operator,
+      stage: where.stage,
+      timeMs: where.timeMs,
+      partition: where.partition,
+      subject,
+      error: e instanceof Error ? e.message : String(e),
+    });
+  };
   return {
+    fail,
     call(operator, subject, fn) {
       try {
         return fn();
       } catch (e) {
-        if (mode === 'throw' || SparklessError.is(e, 'PLAN_MISMATCH')) {
-          if (SparklessError.is(e)) throw e;
-          throw new SparklessError(
-            'USER_FUNCTION_FAILED',
-            `${operator}: the function threw on ${describe(subject)}: ${e instanceof Error ? e.message : String(e)}`,
-            { cause: e },
-          );
-        }
-        sink({
-          operator,
-          stage: where.stage,
-          timeMs: where.timeMs,
-          partition: where.partition,
-          subject,
-          error: e instanceof Error ? e.message : String(e),
-        });
+        fail(operator, subject, e);
         return SKIPPED;
       }
     },

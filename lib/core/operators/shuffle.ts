@@ -29,9 +29,118 @@ function asPair(r: unknown, label: string): Pair<Key, unknown> {
 }
 
 /**
- * The map side of a shuffle: splits one task's records into blocks by target partition.
+ * The map side of a shuffle for one task: takes the task's records one at a time and splits them
+ * into blocks by target partition, combining per key first where the operator allows it.
  * `bounds` are the range partitioner's upper bounds (range shuffles only).
  */
+export class ShuffleWriter {
+  readonly #spec: ShuffleSpec;
+  readonly #label: string;
+  readonly #task: number;
+  readonly #guard: Guard;
+  readonly #bounds: readonly Key[];
+  readonly #blocks: unknown[][];
+  readonly #keyed: boolean;
+  readonly #combine: boolean;
+  // One entry per distinct key of the task: the key is encoded and hashed once, however many
+  // records carry it. Primitive keys are looked up as they are (a Map tells 1 from '1' and
+  // treats -0 as 0, as the canonical encoding does); arrays by their encoding.
+  readonly #primitives = new Map<unknown, Entry>();
+  readonly #arrays = new Map<string, Entry>();
+  #count = 0;
+
+  constructor(
+    spec: ShuffleSpec,
+    label: string,
+    task: number,
+    guard: Guard,
+    bounds?: readonly Key[],
+  ) {
+    this.#spec = spec;
+    this.#label = label;
+    this.#task = task;
+    this.#guard = guard;
+    this.#bounds = bounds ?? [];
+    this.#blocks = Array.from({ length: spec.partitions }, () => []);
+    const kind = spec.partitioner.kind;
+    this.#combine = spec.aggregator !== undefined && spec.mapSideCombine === true;
+    this.#keyed =
+      kind === 'hash' ||
+      (kind === 'single' && (spec.aggregator !== undefined || spec.group === true));
+  }
+
+  #entry(k: Key): Entry {
+    const byValue = typeof k !== 'object';
+    let e = byValue ? this.#primitives.get(k) : this.#arrays.get(encodeKey(k, this.#label));
+    if (!e) {
+      const enc = encodeKey(k, this.#label);
+      const target =
+        this.#spec.partitioner.kind === 'single'
+          ? 0
+          : partitionOfEncoded(enc, this.#spec.partitions);
+      e = { key: k, value: undefined, target, fresh: true };
+      if (byValue) this.#primitives.set(k, e);
+      else this.#arrays.set(enc, e);
+    }
+    return e;
+  }
+
+  /** Adds one record. */
+  add(r: unknown): void {
+    const spec = this.#spec;
+    const p = spec.partitioner;
+    if (!this.#keyed) {
+      if (p.kind === 'roundRobin') {
+        this.#blocks[(this.#task + this.#count++) % spec.partitions]!.push(r);
+      } else if (p.kind === 'range') {
+        let k: Key;
+        try {
+          k = p.keyOf(r);
+          encodeKey(k, this.#label);
+        } catch (err) {
+          this.#guard.fail(this.#label, r, err);
+          return;
+        }
+        this.#blocks[rangePartition(k, this.#bounds, p.ascending)]!.push(r);
+      } else this.#blocks[0]!.push(r);
+      return;
+    }
+    const [k, v] = asPair(r, this.#label);
+    const e = this.#entry(k);
+    if (!this.#combine && !spec.group) {
+      this.#blocks[e.target]!.push(r);
+      return;
+    }
+    if (spec.group) {
+      if (e.fresh) {
+        e.fresh = false;
+        e.value = [v];
+        this.#blocks[e.target]!.push(e);
+      } else (e.value as unknown[]).push(v);
+      return;
+    }
+    const agg = spec.aggregator!;
+    try {
+      if (e.fresh) {
+        e.value = agg.createCombiner(v);
+        e.fresh = false;
+        this.#blocks[e.target]!.push(e);
+      } else e.value = agg.mergeValue(e.value, v);
+    } catch (err) {
+      this.#guard.fail(this.#label, r, err);
+    }
+  }
+
+  /** The blocks, one per target partition (empty ones included). */
+  finish(): Block[] {
+    if (this.#keyed && (this.#combine || this.#spec.group)) {
+      return this.#blocks.map((b) => (b as Entry[]).map((e) => [e.key, e.value]));
+    }
+    return this.#blocks;
+  }
+}
+
+/** The map side of a shuffle over a task's records at once; see {@link ShuffleWriter}. */
 export function shuffleWrite(
   spec: ShuffleSpec,
   label: string,
@@ -40,58 +149,17 @@ export function shuffleWrite(
   guard: Guard,
   bounds?: readonly Key[],
 ): Block[] {
-  const n = spec.partitions;
-  const blocks: Block[] = Array.from({ length: n }, () => []);
-  const p = spec.partitioner;
-  if (p.kind === 'single') {
-    if (!spec.aggregator && !spec.group) {
-      blocks[0] = [...records];
-      return blocks;
-    }
-  } else if (p.kind === 'roundRobin') {
-    records.forEach((r, i) => {
-      blocks[(task + i) % n]!.push(r);
-    });
-    return blocks;
-  } else if (p.kind === 'range') {
-    for (const r of records) {
-      const k = guard.call(label, r, () => p.keyOf(r));
-      if (k === SKIPPED) continue;
-      encodeKey(k, label);
-      blocks[rangePartition(k, bounds ?? [], p.ascending)]!.push(r);
-    }
-    return blocks;
-  }
-  const agg = spec.aggregator;
-  const combine = agg && spec.mapSideCombine;
-  const maps: Array<Map<string, [Key, unknown]>> = Array.from({ length: n }, () => new Map());
-  for (const r of records) {
-    const [k, v] = asPair(r, label);
-    const enc = encodeKey(k, label);
-    const target = p.kind === 'single' ? 0 : partitionOfEncoded(enc, n);
-    if (!combine && !spec.group) {
-      blocks[target]!.push(r);
-      continue;
-    }
-    const m = maps[target]!;
-    const cur = m.get(enc);
-    if (spec.group) {
-      if (cur) (cur[1] as unknown[]).push(v);
-      else m.set(enc, [k, [v]]);
-    } else if (cur) {
-      const c = guard.call(label, r, () => agg!.mergeValue(cur[1], v));
-      if (c !== SKIPPED) cur[1] = c;
-    } else {
-      const c = guard.call(label, r, () => agg!.createCombiner(v));
-      if (c !== SKIPPED) m.set(enc, [k, c]);
-    }
-  }
-  if (combine || spec.group) {
-    maps.forEach((m, i) => {
-      blocks[i] = [...m.values()];
-    });
-  }
-  return blocks;
+  const w = new ShuffleWriter(spec, label, task, guard, bounds);
+  for (const r of records) w.add(r);
+  return w.finish();
+}
+
+/** A key's combined value in one map task, and the partition it goes to. */
+interface Entry {
+  readonly key: Key;
+  value: unknown;
+  readonly target: number;
+  fresh: boolean;
 }
 
 /** The reduce side of a shuffle: merges the blocks of every map task, in task order. */
