@@ -1,17 +1,15 @@
 /**
  * The local Lambda service: Lambda's Invoke API over worker processes, so that
  * `@aws-sdk/client-lambda` works against it unchanged (through the router, or on its own).
+ * The HTTP side is in lambda-api.ts; this is the scheduling of invocations:
  *
- *   POST /2015-03-31/functions/{name}/invocations
- *     X-Amz-Invocation-Type: RequestResponse (default) -> 200 and the function's result
- *                            Event                     -> 202, run in the background
- *                            DryRun                    -> 204
- *     a function error        -> 200, X-Amz-Function-Error: Unhandled,
- *                                payload { errorType, errorMessage, stackTrace }
- *     an unknown function     -> 404 ResourceNotFoundException
- *     over the concurrency    -> 429 TooManyRequestsException (synchronous calls; asynchronous
- *     limit                      ones wait in the function's queue, as on Lambda)
- *   GET /2015-03-31/functions/{name} and .../configuration (GetFunction, for waiters)
+ *   RequestResponse  -> the function's result, or on a function error its payload
+ *                       { errorType, errorMessage, stackTrace } with FunctionError 'Unhandled'
+ *   Event            -> 202 at once; run when there is capacity, retried on failure
+ *   DryRun           -> 204
+ *   unknown function -> 404 ResourceNotFoundException
+ *   over the limit   -> 429 TooManyRequestsException for synchronous calls; asynchronous
+ *                       ones wait in the function's queue, as on Lambda
  *
  * Each concurrent execution environment is a process of its own (runner.ts), forked on
  * demand, kept warm and reused, so invocations of one function run in parallel and a crash
@@ -33,6 +31,15 @@ import { createRequire } from 'node:module';
 import { basename, dirname, extname, isAbsolute, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  ASYNC_PAYLOAD_LIMIT,
+  handleLambdaRequest,
+  type InvokeOptions,
+  type InvokeOutput,
+  LambdaServiceError,
+  parseFunctionName,
+  SYNC_PAYLOAD_LIMIT,
+} from './lambda-api.js';
 import { baseEnvironment, kill, track } from './processes.js';
 import {
   type ErrorPayload,
@@ -42,6 +49,8 @@ import {
   type RunnerMessage,
 } from './runner.js';
 
+export type { InvocationType, InvokeOptions, InvokeOutput } from './lambda-api.js';
+export { LambdaServiceError, parseFunctionName } from './lambda-api.js';
 export type { ErrorPayload } from './runner.js';
 
 /** A function as the service runs it. */
@@ -99,46 +108,6 @@ export interface LogLine {
   readonly timeMs: number;
 }
 
-export type InvocationType = 'RequestResponse' | 'Event' | 'DryRun';
-
-export interface InvokeOptions {
-  readonly type?: InvocationType;
-  /** Collect the invocation's log lines into `logResult` (synchronous calls). */
-  readonly tail?: boolean;
-  readonly clientContext?: string;
-}
-
-export interface InvokeOutput {
-  readonly requestId: string;
-  /** 200 for RequestResponse, 202 for Event, 204 for DryRun. */
-  readonly statusCode: 200 | 202 | 204;
-  /** The result as JSON text, or the error payload; empty for Event and DryRun. */
-  readonly payload: string;
-  readonly functionError?: 'Unhandled';
-  /** The invocation's last 4 KB of log, when `tail` was asked for. */
-  readonly logResult?: string;
-}
-
-/** What an invocation of the Invoke API can fail with, as Lambda names it. */
-export class LambdaServiceError extends Error {
-  readonly code: string;
-  readonly statusCode: number;
-  readonly extra: Readonly<Record<string, unknown>>;
-
-  constructor(
-    code: string,
-    statusCode: number,
-    message: string,
-    extra: Record<string, unknown> = {},
-  ) {
-    super(message);
-    this.name = code;
-    this.code = code;
-    this.statusCode = statusCode;
-    this.extra = extra;
-  }
-}
-
 export interface InvokeStartEvent {
   readonly function: string;
   readonly requestId: string;
@@ -190,8 +159,6 @@ export interface EnvironmentInfo {
 
 // ---------------------------------------------------------------------------------------
 
-const SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024;
-const ASYNC_PAYLOAD_LIMIT = 1024 * 1024;
 const TAIL_BYTES = 4096;
 const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -274,16 +241,6 @@ function signalText(signal: NodeJS.Signals): string {
 
 function seconds(ms: number): string {
   return (ms / 1000).toFixed(2);
-}
-
-/** `name`, `name:qualifier`, `123456789012:function:name[:q]` or a full ARN. */
-export function parseFunctionName(raw: string): { name: string; qualifier: string | undefined } {
-  const parts = raw.split(':');
-  if (parts[0] === 'arn' && parts.length >= 7) return { name: parts[6] ?? '', qualifier: parts[7] };
-  if (parts[1] === 'function' && parts.length >= 3) {
-    return { name: parts[2] ?? '', qualifier: parts[3] };
-  }
-  return { name: parts[0] ?? '', qualifier: parts[1] };
 }
 
 /** The local Lambda service. Invoke through `handle` (HTTP) or `invoke` (in-process). */
@@ -414,6 +371,21 @@ export class LambdaService extends EventEmitter<LambdaServiceEvents> {
     return [...this.#functions.values()].map((fn) => ({ ...fn.def }));
   }
 
+  /** A function's definition with its defaults filled in; 404 when there is none. */
+  definition(name: string): Required<Omit<FunctionDefinition, 'reservedConcurrency'>> & {
+    readonly reservedConcurrency: number | undefined;
+  } {
+    const fn = this.#functions.get(name);
+    if (fn === undefined) {
+      throw new LambdaServiceError(
+        'ResourceNotFoundException',
+        404,
+        `Function not found: ${this.arnOf(name)}`,
+      );
+    }
+    return { ...fn.def, environment: { ...fn.def.environment } };
+  }
+
   arnOf(name: string): string {
     return `arn:aws:lambda:${this.region}:${this.accountId}:function:${name}`;
   }
@@ -474,15 +446,19 @@ export class LambdaService extends EventEmitter<LambdaServiceEvents> {
    */
   async invoke(name: string, event: unknown, options: InvokeOptions = {}): Promise<InvokeOutput> {
     const payload = event === undefined ? '{}' : JSON.stringify(event);
-    return this.#invoke(name, undefined, payload, options);
+    return this.invokeText(name, payload, options);
   }
 
-  async #invoke(
+  /**
+   * Invokes a function with its event as JSON text (empty means `{}`). `name` may be a name,
+   * `name:qualifier`, a partial or a full ARN; only the `$LATEST` qualifier exists here.
+   */
+  async invokeText(
     rawName: string,
-    qualifier: string | undefined,
     payload: string,
-    options: InvokeOptions,
+    options: InvokeOptions & { readonly qualifier?: string } = {},
   ): Promise<InvokeOutput> {
+    const qualifier = options.qualifier;
     if (this.#stopped) {
       throw new LambdaServiceError('ServiceException', 503, 'the local Lambda service is stopped');
     }
@@ -1074,139 +1050,8 @@ export class LambdaService extends EventEmitter<LambdaServiceEvents> {
    * Answers one request of Lambda's REST API (the router hands over every path under
    * /2015-03-31/functions/). Never throws: failures become Lambda's error responses.
    */
-  async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const requestId = randomUUID();
-    try {
-      const url = new URL(request.url ?? '/', 'http://localhost');
-      const invokeMatch = /^\/2015-03-31\/functions\/([^/]+)\/invocations\/?$/.exec(url.pathname);
-      const getMatch = /^\/2015-03-31\/functions\/([^/]+)(\/configuration)?\/?$/.exec(url.pathname);
-      if (invokeMatch !== null && request.method === 'POST') {
-        await this.#handleInvoke(request, response, invokeMatch[1] as string, url);
-        return;
-      }
-      if (getMatch !== null && request.method === 'GET') {
-        request.resume();
-        this.#handleGet(response, requestId, getMatch[1] as string, getMatch[2] !== undefined);
-        return;
-      }
-      request.resume();
-      throw new LambdaServiceError(
-        'UnknownOperationException',
-        400,
-        `the local Lambda service implements Invoke (POST /2015-03-31/functions/{name}/invocations) ` +
-          `and GetFunction, not ${request.method} ${url.pathname}`,
-      );
-    } catch (error) {
-      sendError(response, requestId, error);
-    }
-  }
-
-  #handleGet(response: ServerResponse, requestId: string, rawName: string, configOnly: boolean) {
-    const { name } = parseFunctionName(decodeURIComponent(rawName));
-    const fn = this.#functions.get(name);
-    if (fn === undefined) {
-      throw new LambdaServiceError(
-        'ResourceNotFoundException',
-        404,
-        `Function not found: ${this.arnOf(name)}`,
-      );
-    }
-    const def = fn.def;
-    const configuration = {
-      FunctionName: def.name,
-      FunctionArn: this.arnOf(def.name),
-      Runtime: `nodejs${process.versions.node.split('.')[0]}.x`,
-      Handler: `${basename(def.entry, extname(def.entry))}.${def.handler}`,
-      Timeout: Math.ceil(def.timeoutMs / 1000),
-      MemorySize: def.memoryMb,
-      Version: '$LATEST',
-      State: 'Active',
-      LastUpdateStatus: 'Successful',
-      PackageType: 'Zip',
-      Environment: { Variables: def.environment },
-    };
-    const body = JSON.stringify(
-      configOnly
-        ? configuration
-        : {
-            Configuration: configuration,
-            ...(def.reservedConcurrency === undefined
-              ? {}
-              : { Concurrency: { ReservedConcurrentExecutions: def.reservedConcurrency } }),
-          },
-    );
-    response.writeHead(200, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
-      'x-amzn-requestid': requestId,
-    });
-    response.end(body);
-  }
-
-  async #handleInvoke(
-    request: IncomingMessage,
-    response: ServerResponse,
-    rawName: string,
-    url: URL,
-  ): Promise<void> {
-    const typeHeader = header(request, 'x-amz-invocation-type') ?? 'RequestResponse';
-    if (typeHeader !== 'RequestResponse' && typeHeader !== 'Event' && typeHeader !== 'DryRun') {
-      request.resume();
-      throw new LambdaServiceError(
-        'InvalidParameterValueException',
-        400,
-        `X-Amz-Invocation-Type must be RequestResponse, Event or DryRun, got '${typeHeader}'`,
-      );
-    }
-    const limit = typeHeader === 'Event' ? ASYNC_PAYLOAD_LIMIT : SYNC_PAYLOAD_LIMIT;
-    const body = await readBody(request, limit);
-    if (body === undefined) {
-      throw new LambdaServiceError(
-        'RequestTooLargeException',
-        413,
-        `Request must be smaller than ${limit} bytes for the InvokeFunction operation`,
-      );
-    }
-    const payload = body.toString('utf8');
-    if (payload.trim() !== '') {
-      try {
-        JSON.parse(payload);
-      } catch (error) {
-        throw new LambdaServiceError(
-          'InvalidRequestContentException',
-          400,
-          `Could not parse request body into json: ${(error as Error).message}`,
-        );
-      }
-    }
-    const clientContextHeader = header(request, 'x-amz-client-context');
-    const output = await this.#invoke(
-      decodeURIComponent(rawName),
-      url.searchParams.get('Qualifier') ?? undefined,
-      payload,
-      {
-        type: typeHeader,
-        tail: header(request, 'x-amz-log-type') === 'Tail',
-        ...(clientContextHeader === undefined
-          ? {}
-          : { clientContext: Buffer.from(clientContextHeader, 'base64').toString('utf8') }),
-      },
-    );
-    const headers: Record<string, string | number> = {
-      'x-amzn-requestid': output.requestId,
-      'x-amz-executed-version': '$LATEST',
-    };
-    if (output.statusCode !== 200) {
-      response.writeHead(output.statusCode, { ...headers, 'content-length': 0 });
-      response.end();
-      return;
-    }
-    if (output.functionError !== undefined) headers['x-amz-function-error'] = output.functionError;
-    if (output.logResult !== undefined) headers['x-amz-log-result'] = output.logResult;
-    headers['content-type'] = 'application/json';
-    headers['content-length'] = Buffer.byteLength(output.payload);
-    response.writeHead(200, headers);
-    response.end(output.payload);
+  handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    return handleLambdaRequest(this, request, response);
   }
 
   // -------------------------------------------------------------------------------------
@@ -1235,56 +1080,4 @@ export class LambdaService extends EventEmitter<LambdaServiceEvents> {
     for (const env of envs) this.#finalize(env);
     this.#checkDrained();
   }
-}
-
-function header(request: IncomingMessage, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** The request body, or undefined when it is over `limit` bytes (the rest is discarded). */
-function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    request.on('data', (chunk: Buffer) => {
-      if (over) return;
-      size += chunk.length;
-      if (size > limit) {
-        over = true;
-        chunks.length = 0;
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.on('end', () => resolve(over ? undefined : Buffer.concat(chunks)));
-    request.on('error', reject);
-  });
-}
-
-/** Lambda's error response: the code in `x-amzn-ErrorType`, `{ Type, message }` as body. */
-function sendError(response: ServerResponse, requestId: string, error: unknown): void {
-  const e =
-    error instanceof LambdaServiceError
-      ? error
-      : new LambdaServiceError('ServiceException', 500, (error as Error)?.message ?? String(error));
-  if (response.headersSent) {
-    response.destroy();
-    return;
-  }
-  const body = JSON.stringify({
-    Type: e.statusCode >= 500 ? 'Service' : 'User',
-    message: e.message,
-    ...e.extra,
-  });
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'x-amzn-errortype': e.code,
-    'x-amzn-requestid': requestId,
-  };
-  if (e.statusCode === 429) headers['retry-after'] = '1';
-  response.writeHead(e.statusCode, headers);
-  response.end(body);
 }

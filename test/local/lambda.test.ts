@@ -171,6 +171,18 @@ describe('local Lambda: synchronous invocations', () => {
     expect((error as Error).message).toContain('function:no-such-function');
   });
 
+  it('answers 400 InvalidRequestContentException to a payload that is not JSON', async () => {
+    const response = await fetch(`${cloud.endpoint}/2015-03-31/functions/echo/invocations`, {
+      method: 'POST',
+      body: '{"order": ',
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('x-amzn-errortype')).toBe('InvalidRequestContentException');
+    expect(((await response.json()) as { message: string }).message).toMatch(
+      /^Could not parse request body into json/,
+    );
+  });
+
   it('answers 204 to a DryRun without running anything', async () => {
     const before = cloud.lambda.logs('fail').length;
     const response = await invoke('fail', {}, { InvocationType: 'DryRun' });
