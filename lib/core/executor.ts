@@ -5,7 +5,7 @@
  */
 
 import type { BatchDag } from './batch.js';
-import { instantiate, rddScope, topological } from './batch.js';
+import { instantiate, rddScope } from './batch.js';
 import { encodeUtf8 } from './codec.js';
 import { describe } from './duration.js';
 import { SparklessError } from './errors.js';
@@ -14,21 +14,11 @@ import type { Key, Pair } from './keys.js';
 import { encodeKey } from './keys.js';
 import { MemoryStore } from './memory.js';
 import type { OpNode, RddNode, RecordMeta, SinkSpec } from './nodes.js';
-import { type ChainStep, runElementSteps } from './operators/elements.js';
-import { type DeadLetter, type Guard, makeGuard, SKIPPED } from './operators/guard.js';
-import { mapWithStateStep } from './operators/mapWithState.js';
-import {
-  type Block,
-  cogroupRead,
-  cogroupWrite,
-  rangeBounds,
-  ShuffleWriter,
-  shuffleRead,
-  shuffleWrite,
-} from './operators/shuffle.js';
-import { seedInitialState, updateStateByKeyStep } from './operators/updateStateByKey.js';
-import { reduceWindowStep, windowStep } from './operators/window.js';
+import { type DeadLetter, makeGuard, SKIPPED } from './operators/guard.js';
+import type { Block } from './operators/shuffle.js';
 import { RDD } from './rdd.js';
+import { buildStages } from './stages.js';
+import { orderParts, type Part, runTask, type TaskIO } from './task.js';
 
 /** A record as a Kinesis source receives it, before decoding. */
 export interface SourceRecord {
@@ -82,8 +72,6 @@ export interface LocalExecutorOptions {
   /** The most records an action may bring back. @default 100000 */
   readonly maxCollect?: number;
 }
-
-type StepResult = { parts: unknown[][]; mapped?: unknown[][]; snapshots?: unknown[][] };
 
 /** Runs a job in memory, batch by batch, at the batch times it is given. */
 export class LocalExecutor {
@@ -171,10 +159,6 @@ export class LocalExecutor {
 }
 
 class BatchRun {
-  readonly #memo = new Map<RddNode, unknown[][]>();
-  /** How many nodes and outputs consume each node of the DAG. */
-  readonly #consumers = new Map<RddNode, number>();
-  readonly #steps = new Map<RddNode, StepResult>();
   readonly #deadLetters: DeadLetter[] = [];
   readonly #printed: string[] = [];
   readonly #recordsIn: Record<string, number> = {};
@@ -190,62 +174,108 @@ class BatchRun {
     readonly snapshotted: Set<OpNode>,
   ) {
     this.#mode = opts.onRecordError ?? 'throw';
-    const roots = [...dag.steps, ...dag.outputs.map((o) => o.rdd)];
-    for (const n of topological(roots)) {
-      for (const p of n.parents) this.#consumers.set(p, (this.#consumers.get(p) ?? 0) + 1);
-    }
-    for (const r of roots) this.#consumers.set(r, (this.#consumers.get(r) ?? 0) + 1);
   }
 
-  #guard(stage: 'map' | 'reduce', partition: number): Guard {
-    return makeGuard(this.#mode, { timeMs: this.dag.timeMs, partition, stage }, (d) => {
-      this.#deadLetters.push(d);
-      this.exec.recordDeadLetter(d);
-    });
+  #letter(d: DeadLetter) {
+    this.#deadLetters.push(d);
+    this.exec.recordDeadLetter(d);
+  }
+
+  /**
+   * Runs the stages of `dag` (or of the DAG under `roots`) task by task, as the cloud runtime
+   * would, with blocks kept in memory; returns each output's records, one array per task.
+   */
+  async #runStages(dag: BatchDag, roots?: readonly RddNode[]): Promise<Map<string, unknown[][]>> {
+    const blocks = new Map<string, Block[][]>();
+    const outputs = new Map<string, Part[]>();
+    const store = this.exec.store;
+    const decoded = new Map<string, unknown[][]>();
+    for (const stage of buildStages(dag, roots)) {
+      let tasks: number;
+      if (stage.source !== undefined) {
+        if (!decoded.has(stage.source)) decoded.set(stage.source, this.#source(stage.source));
+        tasks = decoded.get(stage.source)!.length;
+      } else tasks = stage.partitions ?? 0;
+      for (let task = 0; task < tasks; task++) {
+        const io: TaskIO = {
+          ...(stage.source !== undefined ? { records: decoded.get(stage.source)![task]! } : {}),
+          blocks: async (id, partition) =>
+            (blocks.get(id) ?? []).map((perTask) => perTask[partition] ?? []),
+          keyedState: async (spec, p) => store.keyedState(spec.name, p, spec.partitions),
+          paneState: async (spec, p) => store.paneState(spec.name, p, spec.partitions),
+        };
+        const result = await runTask(dag, stage, task, io, {
+          onRecordError: this.#mode,
+          snapshotted: this.snapshotted,
+        });
+        for (const [id, written] of result.writes) {
+          const list = blocks.get(id) ?? [];
+          blocks.set(id, list);
+          list.push(written);
+        }
+        for (const [id, parts] of result.outputs) {
+          const list = outputs.get(id) ?? [];
+          outputs.set(id, list);
+          list.push(...parts);
+        }
+        for (const d of result.deadLetters) this.#letter(d);
+      }
+    }
+    return new Map(
+      [...outputs].map(([id, parts]) => [id, orderParts(parts).map((p) => p.records)]),
+    );
   }
 
   async run(): Promise<BatchResult> {
     const t = this.dag.timeMs;
-    for (const step of this.dag.steps) this.compute(step);
-    for (const { op, action, rdd } of this.dag.outputs) {
+    const outputs = await this.#runStages(this.dag);
+    for (const { op, action } of this.dag.outputs) {
+      const parts = outputs.get(op.id) ?? [];
+      const count = parts.reduce((n, p) => n + p.length, 0);
       switch (action.kind) {
         case 'print': {
-          const parts = this.compute(rdd);
           const first = parts.flat().slice(0, action.num + 1);
           const lines = [
             '-------------------------------------------',
             `Time: ${t} ms`,
             '-------------------------------------------',
           ];
-          for (const r of first.slice(0, action.num))
+          for (const r of first.slice(0, action.num)) {
             lines.push(typeof r === 'string' ? r : JSON.stringify(r));
+          }
           if (first.length > action.num) lines.push('...');
           lines.push('');
           for (const l of lines) {
             this.#printed.push(l);
             this.opts.log?.(l);
           }
-          this.#recordsOut[op.id] = parts.reduce((n, p) => n + p.length, 0);
+          this.#recordsOut[op.id] = count;
           break;
         }
-        case 'collect': {
-          const parts = this.compute(rdd);
+        case 'collect':
           this.#collected.set(action.tag, parts.flat());
-          this.#recordsOut[op.id] = parts.reduce((n, p) => n + p.length, 0);
+          this.#recordsOut[op.id] = count;
           break;
-        }
-        case 'sink': {
-          const parts = this.compute(rdd);
+        case 'sink':
           this.#sink(this.exec.job.graph.sinks.get(action.sink)!, parts);
-          this.#recordsOut[op.id] = parts.reduce((n, p) => n + p.length, 0);
+          this.#recordsOut[op.id] = count;
           break;
-        }
         case 'foreachRDD': {
+          // The function runs on the driver over the batch's records of the stream, as they were
+          // computed by the tasks; what it does with them runs as a job of its own.
           const scope = rddScope(`${op.id}@${t}`, this.exec.job.graph.settings.defaultPartitions, {
-            run: async (node) => this.compute(node),
+            run: (node) => this.#action(node),
             ...(this.opts.maxCollect !== undefined ? { maxCollect: this.opts.maxCollect } : {}),
           });
-          await action.fn(new RDD(scope, rdd) as never, t);
+          const data: RddNode = {
+            id: `${op.id}@${t}/records`,
+            label: op.op,
+            kind: 'parallelize',
+            data: parts,
+            parents: [],
+          };
+          await action.fn(new RDD(scope, data) as never, t);
+          this.#recordsOut[op.id] = count;
           break;
         }
       }
@@ -258,6 +288,23 @@ class BatchRun {
       deadLetters: this.#deadLetters,
       collected: this.#collected,
     };
+  }
+
+  /** Runs an action's DAG (on the driver's records) and returns the node's records per task. */
+  async #action(node: RddNode): Promise<unknown[][]> {
+    const op: OpNode = {
+      id: `${node.id}/action`,
+      op: 'action',
+      parents: [],
+      slideMs: this.exec.job.batchIntervalMs,
+      body: { kind: 'output', action: { kind: 'collect', tag: 'action' } },
+    };
+    const dag: BatchDag = {
+      timeMs: this.dag.timeMs,
+      outputs: [{ op, action: { kind: 'collect', tag: 'action' }, rdd: node }],
+      steps: [],
+    };
+    return (await this.#runStages(dag)).get(op.id) ?? [];
   }
 
   #sink(sink: SinkSpec, parts: unknown[][]) {
@@ -284,175 +331,6 @@ class BatchRun {
         });
       });
     }
-  }
-
-  /** The partitions of a node in this batch, computed once. */
-  compute(node: RddNode): unknown[][] {
-    let parts = this.#memo.get(node);
-    if (!parts) {
-      parts = this.#compute(node);
-      this.#memo.set(node, parts);
-    }
-    return parts;
-  }
-
-  #compute(node: RddNode): unknown[][] {
-    switch (node.kind) {
-      case 'source':
-        return this.#source(node.source);
-      case 'parallelize':
-        return node.data.map((p) => [...p]);
-      case 'element': {
-        const { chain, top } = this.#chain(node);
-        return this.compute(top).map((p, i) => runElementSteps(chain, p, this.#guard('map', i)));
-      }
-      case 'partition':
-        return this.compute(node.parents[0]!).map((p, i) => {
-          const out = this.#guard('map', i).call(node.id, p, () => node.fn(p, i));
-          return out === SKIPPED ? [] : out;
-        });
-      case 'union':
-        return node.parents.flatMap((p) => this.compute(p));
-      case 'shuffle': {
-        const parent = node.parents[0]!;
-        let blocks: Block[][];
-        if (node.spec.partitioner.kind === 'range') {
-          const input = this.compute(parent);
-          const keyOf = node.spec.partitioner.keyOf;
-          const bounds = rangeBounds(
-            input.flat().map((r) => keyOf(r)),
-            node.spec.partitions,
-            node.spec.partitioner.ascending,
-          );
-          blocks = input.map((p, task) =>
-            shuffleWrite(node.spec, node.id, p, task, this.#guard('map', task), bounds),
-          );
-        } else if (parent.kind === 'element' && this.#fusable(parent)) {
-          // The element-wise chain feeds the writer record by record, as a map task does.
-          const { chain, top } = this.#chain(parent);
-          blocks = this.compute(top).map((p, task) => {
-            const guard = this.#guard('map', task);
-            const writer = new ShuffleWriter(node.spec, node.id, task, guard);
-            runElementSteps(chain, p, guard, (r) => writer.add(r));
-            return writer.finish();
-          });
-        } else {
-          blocks = this.compute(parent).map((p, task) =>
-            shuffleWrite(node.spec, node.id, p, task, this.#guard('map', task)),
-          );
-        }
-        return Array.from({ length: node.spec.partitions }, (_, target) =>
-          shuffleRead(
-            node.spec,
-            node.id,
-            blocks.map((b) => b[target]!),
-            this.#guard('reduce', target),
-          ),
-        );
-      }
-      case 'cogroup': {
-        const n = node.partitions!;
-        const sides = node.parents.map((parent) =>
-          this.compute(parent).map((p) => cogroupWrite(p, node.id, n)),
-        );
-        return Array.from({ length: n }, (_, target) =>
-          cogroupRead(
-            sides.map((tasks) => tasks.map((b) => b[target] as Block)),
-            node.id,
-          ),
-        );
-      }
-      case 'stateful':
-        return this.#step(node).parts;
-      case 'select': {
-        const r = this.#step(node.parents[0]!);
-        return (node.part === 'mapped' ? r.mapped : r.snapshots) ?? [];
-      }
-    }
-  }
-
-  /** Whether a node's records are needed only by its one consumer, so they can stream. */
-  #fusable(node: RddNode): boolean {
-    return this.#consumers.get(node) === 1 && !this.#memo.has(node);
-  }
-
-  /** The element-wise steps ending at `node` that can run fused, and the node they read. */
-  #chain(node: RddNode & { kind: 'element' }): { chain: ChainStep[]; top: RddNode } {
-    const chain: ChainStep[] = [{ step: node.step, label: node.id }];
-    let top: RddNode = node.parents[0]!;
-    while (top.kind === 'element' && this.#fusable(top)) {
-      chain.unshift({ step: top.step, label: top.id });
-      top = top.parents[0]!;
-    }
-    return { chain, top };
-  }
-
-  #step(node: RddNode): StepResult {
-    if (node.kind !== 'stateful')
-      throw new SparklessError('INVALID_ARGUMENT', `${node.id} is not a stateful operator`);
-    const done = this.#steps.get(node);
-    if (done) return done;
-    const op = node.op;
-    const body = op.body;
-    if (body.kind !== 'stateful')
-      throw new SparklessError('INVALID_ARGUMENT', `${op.id} is not a stateful operator`);
-    const { spec, logic } = body;
-    const n = spec.partitions;
-    const t = this.dag.timeMs;
-    const input = this.compute(node.parents[0]!);
-    const result: StepResult = { parts: [], mapped: [], snapshots: [] };
-    const store = this.exec.store;
-    for (let p = 0; p < n; p++) {
-      const records = input[p] ?? [];
-      const guard = this.#guard('reduce', p);
-      switch (logic.kind) {
-        case 'updateStateByKey': {
-          const state = store.keyedState(spec.name, p, n);
-          seedInitialState(state, logic.initial, p, n, t, op.id);
-          result.parts.push(updateStateByKeyStep(records, state, logic, t, op.id, guard));
-          break;
-        }
-        case 'mapWithState': {
-          const state = store.keyedState(spec.name, p, n);
-          seedInitialState(state, logic.initial, p, n, t, op.id);
-          const r = mapWithStateStep(
-            records,
-            state,
-            logic,
-            spec.timeoutMs,
-            t,
-            op.id,
-            guard,
-            this.snapshotted.has(op),
-          );
-          result.mapped!.push(r.mapped);
-          result.snapshots!.push(r.snapshots);
-          result.parts.push(r.mapped);
-          break;
-        }
-        case 'window': {
-          const out = windowStep(records, store.paneState(spec.name, p, n) as never, spec, t);
-          result.parts.push(out ?? []);
-          break;
-        }
-        case 'reduceByKeyAndWindow': {
-          const out = reduceWindowStep(
-            records,
-            store.paneState(spec.name, p, n) as never,
-            store.keyedState(spec.name, p, n),
-            spec,
-            logic,
-            t,
-            op.id,
-            guard,
-          );
-          result.parts.push(out ?? []);
-          break;
-        }
-      }
-    }
-    this.#steps.set(node, result);
-    return result;
   }
 
   #source(name: string): unknown[][] {

@@ -11,11 +11,12 @@
  */
 
 import type { BatchDag } from './batch.js';
-import { instantiate, topological } from './batch.js';
+import { instantiate } from './batch.js';
 import { formatMs, lcm } from './duration.js';
 import type { JobGraph } from './graph.js';
 import { hashString } from './keys.js';
 import type { RddNode, StatefulSpec } from './nodes.js';
+import { buildStages } from './stages.js';
 
 /** One operator of the plan. */
 export interface PlanOperator {
@@ -158,64 +159,17 @@ function detailOf(n: RddNode): string {
   }
 }
 
-/** Splits a batch's DAG into stages at shuffle boundaries. */
+/** The stages of a batch's DAG as plain data (see stages.ts). */
 export function planStages(dag: BatchDag): PlanStage[] {
-  const roots = [...dag.steps, ...dag.outputs.map((o) => o.rdd)];
-  const order = topological(roots);
-  type Draft = {
-    id: number;
-    kind: 'map' | 'reduce';
-    source?: string;
-    shuffle?: string;
-    partitions?: number;
-    nodes: RddNode[];
-    writes: string[];
-    outputs: string[];
-  };
-  const stages: Draft[] = [];
-  const stagesOf = new Map<RddNode, Draft[]>();
-  const byKey = new Map<string, Draft>();
-  const stage = (key: string, make: () => Omit<Draft, 'id' | 'nodes' | 'writes' | 'outputs'>) => {
-    let s = byKey.get(key);
-    if (!s) {
-      s = { id: stages.length, nodes: [], writes: [], outputs: [], ...make() };
-      stages.push(s);
-      byKey.set(key, s);
-    }
-    return s;
-  };
-  for (const n of order) {
-    let own: Draft[];
-    if (n.kind === 'source')
-      own = [stage(`map:${n.source}`, () => ({ kind: 'map', source: n.source }))];
-    else if (n.kind === 'parallelize')
-      own = [stage(`const:${n.id}`, () => ({ kind: 'map', partitions: n.data.length }))];
-    else if (n.kind === 'shuffle' || n.kind === 'cogroup') {
-      for (const p of n.parents)
-        for (const s of stagesOf.get(p) ?? []) if (!s.writes.includes(n.id)) s.writes.push(n.id);
-      own = [
-        stage(`reduce:${n.id}`, () => ({
-          kind: 'reduce',
-          shuffle: n.id,
-          partitions: n.partitions!,
-        })),
-      ];
-    } else own = [...new Set(n.parents.flatMap((p) => stagesOf.get(p) ?? []))];
-    stagesOf.set(n, own);
-    for (const s of own) s.nodes.push(n);
-  }
-  for (const o of dag.outputs) for (const s of stagesOf.get(o.rdd) ?? []) s.outputs.push(o.op.id);
-  return stages.map((s) => ({
+  return buildStages(dag).map((s) => ({
     id: s.id,
     kind: s.kind,
     ...(s.source !== undefined ? { source: s.source } : {}),
-    ...(s.shuffle !== undefined ? { shuffle: s.shuffle } : {}),
+    ...(s.root !== undefined ? { shuffle: s.root.id } : {}),
     ...(s.partitions !== undefined ? { partitions: s.partitions } : {}),
-    nodes: s.nodes
-      .filter((n) => !(n.kind === 'shuffle' || n.kind === 'cogroup') || n.id === s.shuffle)
-      .map((n) => ({ id: n.id, kind: n.kind, detail: detailOf(n) })),
-    writes: s.writes,
-    outputs: s.outputs,
+    nodes: s.nodes.map((n) => ({ id: n.id, kind: n.kind, detail: detailOf(n) })),
+    writes: [...new Set(s.writes.map((w) => w.reader.id))],
+    outputs: s.outputs.map((o) => o.op.id),
   }));
 }
 

@@ -105,8 +105,10 @@ export class ShuffleWriter {
       } else this.#blocks[0]!.push(r);
       return;
     }
-    const [k, v] = asPair(r, this.#label);
-    const e = this.#entry(k);
+    if (!Array.isArray(r) || r.length !== 2) asPair(r, this.#label);
+    const k = (r as unknown[])[0] as Key;
+    const v = (r as unknown[])[1];
+    const e = (typeof k !== 'object' && this.#primitives.get(k)) || this.#entry(k);
     if (!this.#combine && !spec.group) {
       this.#blocks[e.target]!.push(r);
       return;

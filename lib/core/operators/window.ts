@@ -167,3 +167,26 @@ export function reduceWindowStep(
   panes.dropPanes(timeMs - windowMs);
   return [...result.values()];
 }
+
+/**
+ * What a window step at `timeMs` reads: the partials of the pane it closes, and the panes of the
+ * window (without an inverse) or only those entering and leaving it (with one).
+ */
+export function paneNeeds(
+  spec: StatefulSpec,
+  inverse: boolean,
+  timeMs: number,
+): { partials?: readonly [number, number]; panes: number[] } {
+  const { windowMs, slideMs, paneMs } = paneGeometry(spec);
+  const closes = timeMs % paneMs === 0;
+  let panes: number[] = [];
+  if (timeMs % slideMs === 0) {
+    panes = inverse
+      ? [
+          ...paneEnds(timeMs - slideMs - windowMs, timeMs - windowMs, paneMs),
+          ...paneEnds(timeMs - slideMs, timeMs, paneMs),
+        ]
+      : paneEnds(timeMs - windowMs, timeMs, paneMs);
+  }
+  return closes ? { partials: [timeMs - paneMs, timeMs], panes } : { panes };
+}
