@@ -158,6 +158,82 @@ export class LocalExecutor {
   }
 }
 
+/** What {@link runStagesInMemory} needs besides the DAG. */
+export interface InMemoryRun {
+  /** The records of each shard of a source, decoded. */
+  readonly sources?: (name: string) => unknown[][];
+  /** Where stateful operators keep their state. @default a fresh store */
+  readonly store?: MemoryStore;
+  readonly onRecordError: 'throw' | 'deadLetter';
+  readonly snapshotted?: ReadonlySet<OpNode>;
+  readonly onDeadLetter?: (d: DeadLetter) => void;
+}
+
+/**
+ * Runs the stages of `dag` (or of the DAG under `roots`) task by task in this process, with
+ * blocks kept in memory, and returns each output's records, one array per part in order.
+ */
+export async function runStagesInMemory(
+  dag: BatchDag,
+  run: InMemoryRun,
+  roots?: readonly RddNode[],
+): Promise<Map<string, unknown[][]>> {
+  const blocks = new Map<string, Block[][]>();
+  const outputs = new Map<string, Part[]>();
+  const store = run.store ?? new MemoryStore();
+  const snapshotted = run.snapshotted ?? new Set<OpNode>();
+  for (const stage of buildStages(dag, roots)) {
+    const shards = stage.source !== undefined ? (run.sources?.(stage.source) ?? []) : undefined;
+    const tasks = shards ? shards.length : (stage.partitions ?? 0);
+    for (let task = 0; task < tasks; task++) {
+      const io: TaskIO = {
+        ...(shards ? { records: shards[task]! } : {}),
+        blocks: async (id, partition) =>
+          (blocks.get(id) ?? []).map((perTask) => perTask[partition] ?? []),
+        keyedState: async (spec, p) => store.keyedState(spec.name, p, spec.partitions),
+        paneState: async (spec, p) => store.paneState(spec.name, p, spec.partitions),
+      };
+      const result = await runTask(dag, stage, task, io, {
+        onRecordError: run.onRecordError,
+        snapshotted,
+      });
+      for (const [id, written] of result.writes) {
+        const list = blocks.get(id) ?? [];
+        blocks.set(id, list);
+        list.push(written);
+      }
+      for (const [id, parts] of result.outputs) {
+        const list = outputs.get(id) ?? [];
+        outputs.set(id, list);
+        list.push(...parts);
+      }
+      for (const d of result.deadLetters) run.onDeadLetter?.(d);
+    }
+  }
+  return new Map([...outputs].map(([id, parts]) => [id, orderParts(parts).map((p) => p.records)]));
+}
+
+/**
+ * Runs the job an action on an RDD asks for (on the driver, over records already computed) and
+ * returns the RDD's records, one array per part.
+ */
+export async function runRddJob(
+  node: RddNode,
+  timeMs: number,
+  run: Pick<InMemoryRun, 'onRecordError' | 'onDeadLetter'>,
+): Promise<unknown[][]> {
+  const action = { kind: 'collect', tag: 'action' } as const;
+  const op: OpNode = {
+    id: `${node.id}/action`,
+    op: 'action',
+    parents: [],
+    slideMs: 1,
+    body: { kind: 'output', action },
+  };
+  const dag: BatchDag = { timeMs, outputs: [{ op, action, rdd: node }], steps: [] };
+  return (await runStagesInMemory(dag, run)).get(op.id) ?? [];
+}
+
 class BatchRun {
   readonly #deadLetters: DeadLetter[] = [];
   readonly #printed: string[] = [];
@@ -185,45 +261,18 @@ class BatchRun {
    * Runs the stages of `dag` (or of the DAG under `roots`) task by task, as the cloud runtime
    * would, with blocks kept in memory; returns each output's records, one array per task.
    */
-  async #runStages(dag: BatchDag, roots?: readonly RddNode[]): Promise<Map<string, unknown[][]>> {
-    const blocks = new Map<string, Block[][]>();
-    const outputs = new Map<string, Part[]>();
-    const store = this.exec.store;
+  #runStages(dag: BatchDag): Promise<Map<string, unknown[][]>> {
     const decoded = new Map<string, unknown[][]>();
-    for (const stage of buildStages(dag, roots)) {
-      let tasks: number;
-      if (stage.source !== undefined) {
-        if (!decoded.has(stage.source)) decoded.set(stage.source, this.#source(stage.source));
-        tasks = decoded.get(stage.source)!.length;
-      } else tasks = stage.partitions ?? 0;
-      for (let task = 0; task < tasks; task++) {
-        const io: TaskIO = {
-          ...(stage.source !== undefined ? { records: decoded.get(stage.source)![task]! } : {}),
-          blocks: async (id, partition) =>
-            (blocks.get(id) ?? []).map((perTask) => perTask[partition] ?? []),
-          keyedState: async (spec, p) => store.keyedState(spec.name, p, spec.partitions),
-          paneState: async (spec, p) => store.paneState(spec.name, p, spec.partitions),
-        };
-        const result = await runTask(dag, stage, task, io, {
-          onRecordError: this.#mode,
-          snapshotted: this.snapshotted,
-        });
-        for (const [id, written] of result.writes) {
-          const list = blocks.get(id) ?? [];
-          blocks.set(id, list);
-          list.push(written);
-        }
-        for (const [id, parts] of result.outputs) {
-          const list = outputs.get(id) ?? [];
-          outputs.set(id, list);
-          list.push(...parts);
-        }
-        for (const d of result.deadLetters) this.#letter(d);
-      }
-    }
-    return new Map(
-      [...outputs].map(([id, parts]) => [id, orderParts(parts).map((p) => p.records)]),
-    );
+    return runStagesInMemory(dag, {
+      sources: (name) => {
+        if (!decoded.has(name)) decoded.set(name, this.#source(name));
+        return decoded.get(name)!;
+      },
+      store: this.exec.store,
+      onRecordError: this.#mode,
+      snapshotted: this.snapshotted,
+      onDeadLetter: (d) => this.#letter(d),
+    });
   }
 
   async run(): Promise<BatchResult> {
@@ -290,21 +339,11 @@ class BatchRun {
     };
   }
 
-  /** Runs an action's DAG (on the driver's records) and returns the node's records per task. */
-  async #action(node: RddNode): Promise<unknown[][]> {
-    const op: OpNode = {
-      id: `${node.id}/action`,
-      op: 'action',
-      parents: [],
-      slideMs: this.exec.job.batchIntervalMs,
-      body: { kind: 'output', action: { kind: 'collect', tag: 'action' } },
-    };
-    const dag: BatchDag = {
-      timeMs: this.dag.timeMs,
-      outputs: [{ op, action: { kind: 'collect', tag: 'action' }, rdd: node }],
-      steps: [],
-    };
-    return (await this.#runStages(dag)).get(op.id) ?? [];
+  #action(node: RddNode): Promise<unknown[][]> {
+    return runRddJob(node, this.dag.timeMs, {
+      onRecordError: this.#mode,
+      onDeadLetter: (d) => this.#letter(d),
+    });
   }
 
   #sink(sink: SinkSpec, parts: unknown[][]) {
