@@ -221,3 +221,12 @@ export function explainPlan(plan: JobPlan): string {
     );
   return lines.join('\n');
 }
+
+/**
+ * The hash of a batch's stages (their kinds, nodes and partitions): a worker that builds a
+ * different plan from the same batch time than the coordinator did runs a different job.
+ */
+export function batchPlanHash(dag: BatchDag): string {
+  const text = JSON.stringify(planStages(dag));
+  return hashString(text).toString(16).padStart(8, '0') + hashString(`${text}#`).toString(16).padStart(8, '0');
+}

@@ -1,0 +1,395 @@
+/**
+ * The coordinator: the driver of a job. It takes the lease, then runs batch after batch:
+ *
+ * 1. At `T + grace` it writes the plan of `T` once: per shard where its slice starts (a child
+ *    shard enters only when every parent ended), the record cap, the plan's hash.
+ * 2. It runs the batch's stages in order, one synchronous invocation per task, retrying failed
+ *    tasks; a map task that keeps failing reads half as many records each time, down to one
+ *    record, which then goes to the dead-letter store.
+ * 3. It runs print and foreachRDD on the records the tasks computed for them.
+ * 4. It writes the commit of `T` once, with the batch's metrics, and moves the head forward.
+ *
+ * A coordinator that starts resumes from the head: planned, uncommitted batches continue from
+ * their plans and existing claims (claimed tasks are never run again). Correctness never depends
+ * on the lease: it only keeps two coordinators from overlapping most of the time.
+ */
+import { rddScope } from '../core/batch.js';
+import { SparklessError } from '../core/errors.js';
+import { runRddJob } from '../core/executor.js';
+import type { Job } from '../core/job.js';
+import type { RddNode } from '../core/nodes.js';
+import { RDD } from '../core/rdd.js';
+import type { Stage } from '../core/stages.js';
+import { orderParts, type Part } from '../core/task.js';
+import type { TaskEvent } from './events.js';
+import type {
+  BatchCommit,
+  BatchMetrics,
+  BatchPlan,
+  ProtocolStores,
+  ShardReader,
+  ShardTask,
+  StartPosition,
+  TaskClaim,
+} from './protocol.js';
+import { type BatchLayout, batchLayout } from './worker.js';
+
+/** Runs a task on a worker (a synchronous invocation with a deadline) and returns its claim. */
+export interface TaskInvoker {
+  runTask(event: TaskEvent): Promise<TaskClaim>;
+}
+
+/** How a coordinator runs. */
+export interface CoordinatorSettings {
+  /** The most records a map task reads per batch. */
+  readonly maxRecords: number;
+  /** How long after a batch time its plan is written. @default min(batch interval, 1s) */
+  readonly graceMs?: number;
+  /** Where a shard's first batch starts. */
+  readonly startPosition: StartPosition;
+  /** How long one coordinator runs before handing over (it stops at a batch boundary). */
+  readonly runForMs: number;
+  /** How long the lease lasts without renewal. */
+  readonly leaseTtlMs: number;
+  /** Failed attempts of a task before the coordinator gives up on the batch (map tasks also halve their cap). */
+  readonly maxTaskAttempts: number;
+  /** How many recent batches keep their blocks and intents for inspection. */
+  readonly batchesKept: number;
+}
+
+/** What a coordinator needs. */
+export interface CoordinatorContext {
+  readonly job: Job;
+  readonly stores: ProtocolStores;
+  readonly reader: ShardReader;
+  readonly invoker: TaskInvoker;
+  readonly settings: CoordinatorSettings;
+  readonly owner: string;
+  readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly log: (line: string) => void;
+}
+
+/** How a coordinator's run ended. */
+export interface CoordinatorRun {
+  readonly acquired: boolean;
+  readonly epoch?: number;
+  readonly committed: number[];
+  /** Why it stopped. */
+  readonly reason: 'lease-held' | 'max-batches' | 'time-up' | 'lease-lost';
+}
+
+/** Takes the lease and runs batches until `maxBatches` or the run time is up. */
+export async function coordinate(
+  ctx: CoordinatorContext,
+  opts: { maxBatches?: number } = {},
+): Promise<CoordinatorRun> {
+  const { stores, settings, job } = ctx;
+  const B = job.batchIntervalMs;
+  const grace = settings.graceMs ?? Math.min(B, 1000);
+  const startedAt = ctx.now();
+  const lease = await stores.acquireLease(ctx.owner, startedAt, settings.leaseTtlMs);
+  if (!lease.acquired) return { acquired: false, committed: [], reason: 'lease-held' };
+  const epoch = lease.epoch;
+  const committed: number[] = [];
+  let reason: CoordinatorRun['reason'] = 'time-up';
+  try {
+    const head = await stores.getHead();
+    // Planned, uncommitted batches first (a predecessor may have stopped mid-batch).
+    const pending = await stores.listPlans(head ?? -1, 10);
+    let previous: BatchPlan | undefined =
+      head !== undefined ? await stores.getPlan(head) : undefined;
+    let next = head !== undefined ? head + B : Math.floor(ctx.now() / B) * B;
+    for (const plan of pending) {
+      if (await stores.getCommit(plan.timeMs)) continue;
+      await runBatch(ctx, plan, epoch);
+      committed.push(plan.timeMs);
+      previous = plan;
+      next = plan.timeMs + B;
+      if (opts.maxBatches !== undefined && committed.length >= opts.maxBatches)
+        return { acquired: true, epoch, committed, reason: 'max-batches' };
+    }
+    for (;;) {
+      if (opts.maxBatches !== undefined && committed.length >= opts.maxBatches) {
+        reason = 'max-batches';
+        break;
+      }
+      if (ctx.now() - startedAt + B > settings.runForMs) break;
+      const wait = next + grace - ctx.now();
+      if (wait > 0) await ctx.sleep(wait);
+      if (!(await stores.renewLease(ctx.owner, epoch, ctx.now(), settings.leaseTtlMs))) {
+        reason = 'lease-lost';
+        break;
+      }
+      const plan = await stores.putPlan(await planBatch(ctx, next, epoch, previous));
+      await runBatch(ctx, plan, epoch);
+      committed.push(plan.timeMs);
+      previous = plan;
+      next += B;
+    }
+  } finally {
+    if (reason !== 'lease-lost') await stores.releaseLease(ctx.owner, epoch);
+  }
+  return { acquired: true, epoch, committed, reason };
+}
+
+/** The map stage of each source in a batch's layout. */
+function mapStageOf(layout: BatchLayout, source: string): Stage | undefined {
+  return layout.stages.find((s) => s.source === source);
+}
+
+/** Plans the batch at `timeMs` from the previous batch's plan and claims. */
+export async function planBatch(
+  ctx: CoordinatorContext,
+  timeMs: number,
+  epoch: number,
+  previous: BatchPlan | undefined,
+): Promise<BatchPlan> {
+  const { job, stores, reader, settings } = ctx;
+  const layout = batchLayout(job, timeMs);
+  const sources: Record<string, ShardTask[]> = {};
+  const ended = new Set(previous?.ended ?? []);
+  for (const [name, spec] of job.graph.sources) {
+    if (spec.kind !== 'kinesis') {
+      throw new SparklessError(
+        'INVALID_ARGUMENT',
+        `coordinator: source '${name}' is a ${spec.kind} source, which only runs in memory`,
+      );
+    }
+    const before = previous?.sources[name];
+    if (!before) {
+      // The first batch: every shard whose parents are not in the listing, from the start position.
+      const shards = await reader.listShards(name);
+      const ids = new Set(shards.map((s) => s.shardId));
+      sources[name] = shards
+        .filter((s) => s.parents.every((p) => !ids.has(p)))
+        .map((s) => ({ shardId: s.shardId, start: settings.startPosition }));
+      continue;
+    }
+    const prevLayout = batchLayout(job, previous!.timeMs);
+    const stage = mapStageOf(prevLayout, name);
+    const claims = stage ? await stores.listClaims(previous!.timeMs, stage.id) : [];
+    const tasks: ShardTask[] = [];
+    let resharded = false;
+    before.forEach((t, i) => {
+      const slice = claims.find((c) => c.task === i)?.slice;
+      if (slice?.shardEnded) {
+        ended.add(t.shardId);
+        resharded = true;
+        return;
+      }
+      const after = slice?.endSequence ?? t.after;
+      tasks.push(after !== undefined ? { shardId: t.shardId, after } : t);
+    });
+    if (resharded || ended.size > 0) {
+      // Children enter once every parent ended (a parent that no longer exists counts as ended).
+      const shards = await reader.listShards(name);
+      const ids = new Set(shards.map((s) => s.shardId));
+      const reading = new Set(tasks.map((t) => t.shardId));
+      for (const s of shards) {
+        if (reading.has(s.shardId) || ended.has(s.shardId) || s.parents.length === 0) continue;
+        if (s.parents.every((p) => ended.has(p) || !ids.has(p)))
+          tasks.push({ shardId: s.shardId, start: { kind: 'trimHorizon' } });
+      }
+      for (const e of [...ended]) if (!ids.has(e)) ended.delete(e);
+      for (const e of [...ended]) {
+        // Keep an ended shard only while a child of it has not entered yet.
+        const waiting = shards.some(
+          (s) => s.parents.includes(e) && !tasks.some((t) => t.shardId === s.shardId),
+        );
+        if (!waiting) ended.delete(e);
+      }
+    }
+    sources[name] = tasks;
+  }
+  void layout;
+  return {
+    timeMs,
+    planHash: layout.planHash,
+    stateHash: job.plan.stateHash,
+    epoch,
+    sources,
+    ended: [...ended],
+    maxRecords: settings.maxRecords,
+    plannedAtMs: ctx.now(),
+  };
+}
+
+/** Runs every stage of a planned batch, the driver's outputs, and the commit. */
+export async function runBatch(
+  ctx: CoordinatorContext,
+  plan: BatchPlan,
+  epoch: number,
+): Promise<BatchCommit> {
+  const { job, stores, settings } = ctx;
+  const t = plan.timeMs;
+  const existing = await stores.getCommit(t);
+  if (existing) return existing;
+  const layout = batchLayout(job, t);
+  if (layout.planHash !== plan.planHash) {
+    throw new SparklessError(
+      'PLAN_MISMATCH',
+      `coordinator: batch ${t} was planned as ${plan.planHash}, but this job plans it as ${layout.planHash}; the job changed while a batch was in flight — deploy the job that planned it, or reset the job`,
+    );
+  }
+  const startedMs = ctx.now();
+  const claimsByStage = new Map<number, TaskClaim[]>();
+  const stageMetrics: Array<{ stage: number; kind: string; ms: number; taskMs: number[] }> = [];
+  let taskErrors = 0;
+  let taskRetries = 0;
+  for (const stage of layout.stages) {
+    const tasks =
+      stage.source !== undefined
+        ? (plan.sources[stage.source]?.length ?? 0)
+        : (stage.partitions ?? 0);
+    const began = ctx.now();
+    const claims = await Promise.all(
+      Array.from({ length: tasks }, async (_, task) => {
+        let maxRecords = plan.maxRecords;
+        for (let attempt = 1; ; attempt++) {
+          const poison =
+            stage.source !== undefined && attempt > settings.maxTaskAttempts && maxRecords === 1;
+          try {
+            return await ctx.invoker.runTask({
+              kind: 'task',
+              job: job.name,
+              timeMs: t,
+              stage: stage.id,
+              task,
+              ...(stage.source !== undefined ? { maxRecords } : {}),
+              ...(poison ? { deadLetterFirst: true } : {}),
+            });
+          } catch (e) {
+            taskErrors++;
+            const message = e instanceof Error ? e.message : String(e);
+            ctx.log(
+              `batch ${t} stage ${stage.id} task ${task} attempt ${attempt} failed: ${message}`,
+            );
+            if (SparklessError.is(e, 'PLAN_MISMATCH') || SparklessError.is(e, 'INVALID_EVENT'))
+              throw e;
+            if (stage.source === undefined && attempt >= settings.maxTaskAttempts * 4) throw e;
+            if (poison) throw e;
+            taskRetries++;
+            if (stage.source !== undefined && attempt >= settings.maxTaskAttempts)
+              maxRecords = Math.max(1, Math.floor(maxRecords / 2));
+            await ctx.sleep(Math.min(2000, 50 * 2 ** Math.min(attempt, 5)));
+          }
+        }
+      }),
+    );
+    claimsByStage.set(stage.id, claims);
+    stageMetrics.push({
+      stage: stage.id,
+      kind: stage.kind,
+      ms: ctx.now() - began,
+      taskMs: claims.map((c) => c.durationMs),
+    });
+  }
+
+  // The driver's outputs: print and foreachRDD, over the records the tasks computed.
+  const recordsOut: Record<string, number> = {};
+  for (const out of layout.dag.outputs) {
+    const parts: Array<Part & { order: number }> = [];
+    let order = 0;
+    for (const stage of layout.stages) {
+      if (!stage.outputs.some((o) => o.op === out.op)) continue;
+      for (const claim of (claimsByStage.get(stage.id) ?? []).sort((a, b) => a.task - b.task)) {
+        if (!claim.intent) continue;
+        const intent = await stores.getIntent(t, claim.stage, claim.task, claim.attempt);
+        for (const p of intent.outputs[out.op.id] ?? []) parts.push({ ...p, order: order++ });
+      }
+    }
+    const records = orderParts(parts).map((p) => p.records);
+    recordsOut[out.op.id] = records.reduce((n, r) => n + r.length, 0);
+    if (out.action.kind === 'print') {
+      const first = records.flat().slice(0, out.action.num + 1);
+      ctx.log('-------------------------------------------');
+      ctx.log(`Time: ${t} ms`);
+      ctx.log('-------------------------------------------');
+      for (const r of first.slice(0, out.action.num))
+        ctx.log(typeof r === 'string' ? r : JSON.stringify(r));
+      if (first.length > out.action.num) ctx.log('...');
+      ctx.log('');
+    } else if (out.action.kind === 'foreachRDD') {
+      const scope = rddScope(`${out.op.id}@${t}`, job.graph.settings.defaultPartitions, {
+        run: (node) => runRddJob(node, t, { onRecordError: 'throw' }),
+      });
+      const data: RddNode = {
+        id: `${out.op.id}@${t}/records`,
+        label: out.op.op,
+        kind: 'parallelize',
+        data: records,
+        parents: [],
+        partitions: records.length,
+      };
+      await out.action.fn(new RDD(scope, data) as never, t);
+    }
+  }
+
+  const slices = layout.stages.flatMap((s) =>
+    s.source !== undefined
+      ? (claimsByStage.get(s.id) ?? []).map((c) => ({ source: s.source!, slice: c.slice }))
+      : [],
+  );
+  const all = [...claimsByStage.values()].flat();
+  const committedMs = ctx.now();
+  const metrics: BatchMetrics = {
+    recordsIn: slices.reduce((n, s) => n + (s.slice?.records ?? 0), 0),
+    bytesIn: slices.reduce((n, s) => n + (s.slice?.bytes ?? 0), 0),
+    shards: slices.map((s) => ({
+      source: s.source,
+      shardId: s.slice?.shardId ?? '',
+      records: s.slice?.records ?? 0,
+      bytes: s.slice?.bytes ?? 0,
+      millisBehindLatest: s.slice?.millisBehindLatest ?? 0,
+    })),
+    recordsOut,
+    stages: stageMetrics,
+    schedulingDelayMs: Math.max(0, startedMs - t),
+    processingMs: committedMs - startedMs,
+    totalDelayMs: Math.max(0, committedMs - t),
+    deadLettered: all.reduce((n, c) => n + c.deadLettered, 0),
+    taskErrors,
+    taskRetries,
+    recordsLostToRetention: 0,
+  };
+  const commit = await stores.putCommit({ timeMs: t, epoch, metrics });
+  await stores.advanceHead(t);
+  ctx.log(JSON.stringify(emf(job.name, t, metrics)));
+  const old = t - settings.batchesKept * job.batchIntervalMs;
+  if (old > 0) await stores.deleteBatchData(old);
+  return commit;
+}
+
+/** The batch's metrics in CloudWatch embedded metric format (one log line). */
+export function emf(jobName: string, timeMs: number, m: BatchMetrics): Record<string, unknown> {
+  const metrics: Record<string, { value: number; unit: string }> = {
+    InputRecords: { value: m.recordsIn, unit: 'Count' },
+    InputBytes: { value: m.bytesIn, unit: 'Bytes' },
+    ProcessingTime: { value: m.processingMs, unit: 'Milliseconds' },
+    SchedulingDelay: { value: m.schedulingDelayMs, unit: 'Milliseconds' },
+    TotalDelay: { value: m.totalDelayMs, unit: 'Milliseconds' },
+    DeadLetteredRecords: { value: m.deadLettered, unit: 'Count' },
+    TaskErrors: { value: m.taskErrors, unit: 'Count' },
+    TaskRetries: { value: m.taskRetries, unit: 'Count' },
+    MaxMillisBehindLatest: {
+      value: Math.max(0, ...m.shards.map((s) => s.millisBehindLatest)),
+      unit: 'Milliseconds',
+    },
+  };
+  return {
+    _aws: {
+      Timestamp: timeMs,
+      CloudWatchMetrics: [
+        {
+          Namespace: 'Sparkless',
+          Dimensions: [['Job']],
+          Metrics: Object.entries(metrics).map(([Name, v]) => ({ Name, Unit: v.unit })),
+        },
+      ],
+    },
+    Job: jobName,
+    BatchTime: timeMs,
+    ...Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, v.value])),
+  };
+}
