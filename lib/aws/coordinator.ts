@@ -161,9 +161,17 @@ export async function planBatch(
       // The first batch: every shard whose parents are not in the listing, from the start position.
       const shards = await reader.listShards(name);
       const ids = new Set(shards.map((s) => s.shardId));
-      sources[name] = shards
-        .filter((s) => s.parents.every((p) => !ids.has(p)))
-        .map((s) => ({ shardId: s.shardId, start: settings.startPosition }));
+      const roots = shards.filter((s) => s.parents.every((p) => !ids.has(p)));
+      sources[name] = await Promise.all(
+        roots.map(async (s) =>
+          reader.resolveStart
+            ? {
+                shardId: s.shardId,
+                position: await reader.resolveStart(name, s.shardId, settings.startPosition),
+              }
+            : { shardId: s.shardId, start: settings.startPosition },
+        ),
+      );
       continue;
     }
     const prevLayout = batchLayout(job, previous!.timeMs);
@@ -178,8 +186,11 @@ export async function planBatch(
         resharded = true;
         return;
       }
-      const after = slice?.endSequence ?? t.after;
-      tasks.push(after !== undefined ? { shardId: t.shardId, after } : t);
+      if (slice?.next) tasks.push({ shardId: t.shardId, position: slice.next });
+      else {
+        const after = slice?.endSequence ?? t.after;
+        tasks.push(after !== undefined ? { shardId: t.shardId, after } : t);
+      }
     });
     if (resharded || ended.size > 0) {
       // Children enter once every parent ended (a parent that no longer exists counts as ended).

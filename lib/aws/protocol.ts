@@ -19,12 +19,23 @@ export type StartPosition =
   | { readonly kind: 'latest' }
   | { readonly kind: 'atTimestamp'; readonly timestampMs: number };
 
+/**
+ * A position in a shard that is not "after a record": at a record, at the trim horizon, or at the
+ * first record stamped at or after a time (carried until a record is read).
+ */
+export type ResolvedPosition =
+  | { readonly atSequence: string }
+  | { readonly atTrimHorizon: true }
+  | { readonly atTimestampMs: number };
+
 /** One map task of a batch: a shard and where its slice starts. */
 export interface ShardTask {
   readonly shardId: string;
   /** The sequence number of the last record read before this batch. */
   readonly after?: string;
-  /** Where to start while no record was read yet. */
+  /** Where to start while no record was read yet, resolved once into the first plan. */
+  readonly position?: ResolvedPosition;
+  /** Where to start, when the reader cannot resolve positions (in-memory shards). */
   readonly start?: StartPosition;
 }
 
@@ -60,6 +71,8 @@ export interface SliceSummary {
   readonly capped?: 'records' | 'bytes';
   /** Records lost to retention between the requested position and where reading resumed. */
   readonly trimmedGap?: { readonly requestedAfter: string; readonly resumedAt?: string };
+  /** Where the next batch starts, when it is not after `endSequence`. */
+  readonly next?: ResolvedPosition;
 }
 
 /** The claim of one task: written once, the winner's attempt is the task's result. */
@@ -249,6 +262,8 @@ export interface ShardReader {
   listShards(
     source: string,
   ): Promise<ReadonlyArray<{ readonly shardId: string; readonly parents: readonly string[] }>>;
+  /** Resolves a start position once, for the first plan (readers of real streams do). */
+  resolveStart?(source: string, shardId: string, start: StartPosition): Promise<ResolvedPosition>;
   readSlice(
     source: string,
     task: ShardTask,
