@@ -24,6 +24,7 @@ export type StartPosition =
  * first record stamped at or after a time (carried until a record is read).
  */
 export type ResolvedPosition =
+  | { readonly afterSequence: string }
   | { readonly atSequence: string }
   | { readonly atTrimHorizon: true }
   | { readonly atTimestampMs: number };
