@@ -101,11 +101,15 @@ export async function coordinate(
       head !== undefined ? await stores.getPlan(head) : undefined;
     let next = head !== undefined ? head + B : Math.floor(ctx.now() / B) * B;
     for (const plan of pending) {
-      if (await stores.getCommit(plan.timeMs)) continue;
-      await runBatch(ctx, plan, epoch);
-      committed.push(plan.timeMs);
       previous = plan;
       next = plan.timeMs + B;
+      if (await stores.getCommit(plan.timeMs)) {
+        // Committed by a predecessor that stopped before it moved the head.
+        await stores.advanceHead(plan.timeMs);
+        continue;
+      }
+      await runBatch(ctx, plan, epoch);
+      committed.push(plan.timeMs);
       if (opts.maxBatches !== undefined && committed.length >= opts.maxBatches)
         return { acquired: true, epoch, committed, reason: 'max-batches' };
     }
@@ -235,7 +239,10 @@ export async function runBatch(
   const { job, stores, settings } = ctx;
   const t = plan.timeMs;
   const existing = await stores.getCommit(t);
-  if (existing) return existing;
+  if (existing) {
+    await stores.advanceHead(t);
+    return existing;
+  }
   const layout = batchLayout(job, t);
   if (layout.planHash !== plan.planHash) {
     throw new SparklessError(
