@@ -264,9 +264,10 @@ export async function runBatch(
     const claims = await Promise.all(
       Array.from({ length: tasks }, async (_, task) => {
         let maxRecords = plan.maxRecords;
+        // Set once the task failed reading a single record: that record is then dead-lettered.
+        let failedAtOne = false;
         for (let attempt = 1; ; attempt++) {
-          const poison =
-            stage.source !== undefined && attempt > settings.maxTaskAttempts && maxRecords === 1;
+          const poison = stage.source !== undefined && failedAtOne;
           try {
             return await ctx.invoker.runTask({
               kind: 'task',
@@ -288,8 +289,10 @@ export async function runBatch(
             if (stage.source === undefined && attempt >= settings.maxTaskAttempts * 4) throw e;
             if (poison) throw e;
             taskRetries++;
-            if (stage.source !== undefined && attempt >= settings.maxTaskAttempts)
+            if (stage.source !== undefined && attempt >= settings.maxTaskAttempts) {
+              if (maxRecords === 1) failedAtOne = true;
               maxRecords = Math.max(1, Math.floor(maxRecords / 2));
+            }
             await ctx.sleep(Math.min(2000, 50 * 2 ** Math.min(attempt, 5)));
           }
         }
