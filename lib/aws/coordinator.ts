@@ -183,10 +183,12 @@ export async function planBatch(
     const claims = stage ? await stores.listClaims(previous!.timeMs, stage.id) : [];
     const tasks: ShardTask[] = [];
     let resharded = false;
+    // Shard ids are unique within a stream only: the plan's ended shards are named by source.
+    const endedKey = (shardId: string) => `${name}/${shardId}`;
     before.forEach((t, i) => {
       const slice = claims.find((c) => c.task === i)?.slice;
       if (slice?.shardEnded) {
-        ended.add(t.shardId);
+        ended.add(endedKey(t.shardId));
         resharded = true;
         return;
       }
@@ -196,24 +198,22 @@ export async function planBatch(
         tasks.push(after !== undefined ? { shardId: t.shardId, after } : t);
       }
     });
-    if (resharded || ended.size > 0) {
-      // Children enter once every parent ended (a parent that no longer exists counts as ended).
+    if (resharded) {
+      // Children enter once every parent ended (a parent that no longer exists counts as ended);
+      // a child can only become ready when a parent ends, so the shards are listed only then.
+      // An ended shard is remembered while it is listed, so that it never enters again, not even
+      // as the child of parents that left the listing.
       const shards = await reader.listShards(name);
       const ids = new Set(shards.map((s) => s.shardId));
       const reading = new Set(tasks.map((t) => t.shardId));
+      const done = (shardId: string) => ended.has(endedKey(shardId));
       for (const s of shards) {
-        if (reading.has(s.shardId) || ended.has(s.shardId) || s.parents.length === 0) continue;
-        if (s.parents.every((p) => ended.has(p) || !ids.has(p)))
+        if (reading.has(s.shardId) || done(s.shardId) || s.parents.length === 0) continue;
+        if (s.parents.every((p) => done(p) || !ids.has(p)))
           tasks.push({ shardId: s.shardId, start: { kind: 'trimHorizon' } });
       }
-      for (const e of [...ended]) if (!ids.has(e)) ended.delete(e);
-      for (const e of [...ended]) {
-        // Keep an ended shard only while a child of it has not entered yet.
-        const waiting = shards.some(
-          (s) => s.parents.includes(e) && !tasks.some((t) => t.shardId === s.shardId),
-        );
-        if (!waiting) ended.delete(e);
-      }
+      for (const e of [...ended])
+        if (e.startsWith(endedKey('')) && !ids.has(e.slice(endedKey('').length))) ended.delete(e);
     }
     sources[name] = tasks;
   }
