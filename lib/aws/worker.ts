@@ -191,7 +191,10 @@ export async function runWorkerTask(ctx: WorkerContext, event: TaskEvent): Promi
     onRecordError: 'deadLetter',
     snapshotted: layout.snapshotted,
   });
-  deadLetters.push(...result.deadLetters);
+  // A map task's failed records came from its shard.
+  const shardId = stage.source !== undefined ? slice?.shardId : undefined;
+  for (const d of result.deadLetters)
+    deadLetters.push(shardId && d.stage === 'map' && !d.shardId ? { ...d, shardId } : d);
 
   // Blocks, then the intent, then the claim.
   const blocks: Record<string, number[]> = {};
