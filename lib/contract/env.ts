@@ -31,6 +31,11 @@ export const ENV = {
   sinks: 'SPARKLESS_SINKS',
   /** JSON: {@link RuntimeSettings}; settings left out take their defaults. */
   settings: 'SPARKLESS_SETTINGS',
+  /**
+   * The path of the job module the functions load (its default export is the job): a file of
+   * the function's bundle on AWS, the job's source on the embedded cloud.
+   */
+  jobModule: 'SPARKLESS_JOB_MODULE',
 } as const;
 
 /** Where a shard is read from before any record of it was read. */

@@ -1,0 +1,112 @@
+/**
+ * Building the runtime a function runs over from its environment, once per cold start: the job,
+ * the SDK clients (endpoints from the standard variables only), the stores, the shard reader and
+ * the task invoker.
+ */
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { ENV, readRuntimeEnv } from '../contract/env.js';
+import { SparklessError } from '../core/errors.js';
+import { dynamoClient, kinesisClient, lambdaClient } from './clients.js';
+import type { Runtime } from './handlers.js';
+import { LambdaTaskInvoker } from './invoker.js';
+import { loadJob } from './job-loader.js';
+import { KinesisShardReader } from './kinesis-reader.js';
+import { StoreProtocol } from './store-protocol.js';
+import { RequestCounter } from './stores/counter.js';
+import {
+  DynamoControlStore,
+  DynamoDataStore,
+  DynamoDeadLetterStore,
+  DynamoResultsStore,
+  DynamoStateStore,
+} from './stores/dynamo.js';
+
+/** How long a coordinator runs before handing over: most of Lambda's 15 minutes. */
+const RUN_FOR_MS = 13 * 60_000;
+
+/** Builds the runtime from environment variables (see lib/contract/env.ts). */
+export async function runtimeFromEnv(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<Runtime> {
+  const config = readRuntimeEnv(env);
+  const modulePath = env[ENV.jobModule];
+  if (!modulePath) {
+    throw new SparklessError(
+      'INVALID_ENVIRONMENT',
+      `${ENV.jobModule} is not set; it names the job module the function runs (the StreamingJob construct sets it)`,
+    );
+  }
+  const job = await loadJob(modulePath);
+  if (job.name !== config.jobName) {
+    throw new SparklessError(
+      'INVALID_ENVIRONMENT',
+      `the job module ${modulePath} defines job '${job.name}', but ${ENV.jobName} is '${config.jobName}'; deploy the module of that job`,
+    );
+  }
+  const db = dynamoClient();
+  const kinesis = kinesisClient();
+  const lambda = lambdaClient();
+  const counter = new RequestCounter();
+  const s = config.settings;
+  const stores = new StoreProtocol(
+    job,
+    {
+      control: new DynamoControlStore({
+        client: db,
+        table: config.tables.control,
+        job: job.name,
+        counter,
+      }),
+      data: new DynamoDataStore({
+        client: db,
+        table: config.tables.data,
+        job: job.name,
+        counter,
+        ttlMs: s.dataTtlMs,
+      }),
+      state: new DynamoStateStore({
+        client: db,
+        table: config.tables.state,
+        job: job.name,
+        counter,
+      }),
+      results: new DynamoResultsStore({ client: db, counter }),
+      deadLetters: new DynamoDeadLetterStore({
+        client: db,
+        table: config.tables.deadLetters,
+        job: job.name,
+        counter,
+      }),
+    },
+    config.sinks,
+    kinesis,
+  );
+  // A task may take up to the batch interval, and never less than a few seconds to start.
+  const taskTimeoutMs = Math.max(10_000, 3 * job.batchIntervalMs);
+  return {
+    job,
+    stores,
+    reader: new KinesisShardReader(kinesis, config.sources, s.maxBytesPerBatch),
+    invoker: new LambdaTaskInvoker(lambda, config.functions.worker, taskTimeoutMs),
+    settings: {
+      maxRecords: s.maxRecordsPerBatch,
+      ...(s.graceMs !== undefined ? { graceMs: s.graceMs } : {}),
+      startPosition: s.startPosition,
+      runForMs: RUN_FOR_MS,
+      leaseTtlMs: Math.max(60_000, 10 * job.batchIntervalMs),
+      maxTaskAttempts: 3,
+      batchesKept: s.intentsKept,
+    },
+    handOver: async () => {
+      await lambda.send(
+        new InvokeCommand({
+          FunctionName: config.functions.coordinator,
+          InvocationType: 'Event',
+          Payload: new TextEncoder().encode(
+            JSON.stringify({ kind: 'coordinate', job: job.name, reason: 'successor' }),
+          ),
+        }),
+      );
+    },
+  };
+}
