@@ -148,7 +148,8 @@ export class MemoryProtocolStores implements ProtocolStores {
     partition: number,
     writers: ReadonlyArray<{ task: number; attempt: string; chunks: number }>,
   ) {
-    this.#count('readBlocks');
+    // Nothing to read when no writer wrote to this partition (the DynamoDB store sends nothing).
+    if (writers.some((w) => w.chunks > 0)) this.#count('readBlocks');
     return writers.map((w) => {
       const out: unknown[] = [];
       for (let c = 0; c < w.chunks; c++) {
