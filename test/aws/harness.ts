@@ -421,6 +421,7 @@ export async function makeWorld(factory: JobFactory, opts: WorldOptions): Promis
 export class Coordinator {
   dead = false;
   readonly storeHooks: Hook[] = [];
+  readonly readerHooks: Hook[] = [];
   readonly invokeHooks: Hook[] = [];
   readonly ctx: CoordinatorContext;
 
@@ -441,7 +442,7 @@ export class Coordinator {
       ),
       reader: intercept(
         bindAll(() => world.shards.reader),
-        () => [alive],
+        () => [alive, ...this.readerHooks],
       ),
       invoker: intercept(
         bindAll(() => world.invoker),
