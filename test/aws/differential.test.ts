@@ -8,6 +8,7 @@
 import { type DStream, job, pair, type State, seconds, utf8 } from 'sparkless';
 import { describe, expect, it } from 'vitest';
 import {
+  B,
   expectSameAsOracle,
   feed,
   type JobFactory,
@@ -87,13 +88,16 @@ describe('the protocol gives the oracle’s results batch by batch', () => {
       words.saveToStream('shouted');
       words.foreachRDD(o.foreach('shouted'));
       lines.map((l) => l.length).foreachRDD(o.foreach('lengths'));
+      // Single-partition shuffles and a repartition.
+      lines.count().foreachRDD(o.foreach('count'));
+      words.repartition(2).foreachRDD(o.foreach('repartitioned'));
     });
     const { w } = await differential(f, {
       records: text(300, 1),
       batches: 8,
       seed: 11,
       empty: [3, 4],
-      ordered: ['shouted', 'lengths'],
+      ordered: ['shouted', 'lengths', 'count'],
     });
     const s = seenSummary(w, 'shouted');
     expect(s.batches).toBe(10);
@@ -244,6 +248,8 @@ describe('the protocol gives the oracle’s results batch by batch', () => {
         const views = ctx.kinesis('views', { decode: utf8 }).map(byUser);
         clicks.join(views, { partitions: 4 }).foreachRDD(o.foreach('join'));
         clicks.leftOuterJoin(views).foreachRDD(o.foreach('left'));
+        // A union lists this stream's records before the other's, each in shard order.
+        clicks.union(views).foreachRDD(o.foreach('union'));
       });
     const w = await makeWorld(f, { shards: { clicks: 2, views: 3 } });
     const rnd = random(6);
@@ -252,7 +258,7 @@ describe('the protocol gives the oracle’s results batch by batch', () => {
     await feed(w, 'clicks', rec('c'), { batches: 6, seed: 16, empty: [2] });
     await feed(w, 'views', rec('v'), { batches: 6, seed: 17, empty: [5] });
     await w.run(8);
-    await expectSameAsOracle(w, { batches: 8 });
+    await expectSameAsOracle(w, { batches: 8, ordered: ['union'] });
     expect(seenSummary(w, 'join').records).toBeGreaterThan(50);
   });
 
@@ -267,14 +273,85 @@ describe('the protocol gives the oracle’s results batch by batch', () => {
       );
       counts.foreachRDD(o.foreach('counts'));
       counts.saveToTable('scaled');
+      // A range shuffle: sorted across 3 partitions, read back in order.
+      lines
+        .transform((rdd) =>
+          rdd.flatMap((l) => l.split(' ')).sortBy((w) => w, { ascending: false, partitions: 3 }),
+        )
+        .foreachRDD(o.foreach('sorted'));
     });
     const { w, oracle } = await differential(f, {
       records: text(300, 7),
       batches: 6,
       seed: 18,
       empty: [4],
+      ordered: ['sorted'],
     });
     expect(seenSummary(w, 'counts').records).toBeGreaterThan(20);
     expect(oracle.exec.tables.get('scaled')!.size).toBe(12);
   });
+});
+
+describe('seeded runs of a job with every kind of stage, with late records', () => {
+  /** Counts, running totals with deletions, inverse windows (one sliding by 2), a join, a table. */
+  const mixed =
+    (partitions: number): JobFactory =>
+    (o) =>
+      job('mixed', { batchInterval: seconds(1), defaultPartitions: partitions }, (ctx) => {
+        const pairs = ctx
+          .kinesis('lines', { decode: utf8 })
+          .flatMap((l) => l.split(' '))
+          .map((w) => pair(w, 1));
+        const counts = pairs.reduceByKey(add);
+        counts.foreachRDD(o.foreach('counts'));
+        const totals = counts.updateStateByKey((vs: number[], s: number | undefined) => {
+          const n = (s ?? 0) + vs.reduce(add, 0);
+          return n % 7 === 0 ? undefined : n;
+        });
+        totals.saveToTable('totals');
+        const windowed = pairs.reduceByKeyAndWindow(add, {
+          window: seconds(3),
+          inverse: sub,
+          partitions: partitions + 1,
+        });
+        windowed.join(totals).foreachRDD(o.foreach('joined'));
+        pairs
+          .map(([w]) => w)
+          .countByValueAndWindow(seconds(4), seconds(2))
+          .foreachRDD(o.foreach('slid'));
+      });
+
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    it(`seed ${seed}`, async () => {
+      const rnd = random(seed * 7919);
+      const shards = 1 + Math.floor(rnd() * 4);
+      const partitions = 1 + Math.floor(rnd() * 4);
+      const batches = 4 + Math.floor(rnd() * 5);
+      const w = await makeWorld(mixed(partitions), { shards: { lines: shards } });
+      await feed(w, 'lines', text(40 + Math.floor(rnd() * 300), seed, 6 + Math.floor(rnd() * 20)), {
+        batches,
+        seed: seed + 1000,
+        empty: [1 + Math.floor(rnd() * batches)],
+      });
+      // Records that become visible late: put after a batch committed, stamped before it.
+      const c = w.coordinator();
+      c.storeHooks.push(async (call, next) => {
+        const r = await next();
+        if (call.op === 'advanceHead' && rnd() < 0.5) {
+          const t = call.args[0] as number;
+          for (let i = 0; i < 1 + Math.floor(rnd() * 5); i++)
+            await w.put(
+              w.shardsOf('lines')[Math.floor(rnd() * shards)]!,
+              `late${Math.floor(rnd() * 4)} w${Math.floor(rnd() * 6)}`,
+              t - 1 - Math.floor(rnd() * 3 * B),
+            );
+        }
+        return r;
+      });
+      const n = batches + 3;
+      await c.run(n);
+      await w.settle();
+      await expectSameAsOracle(w, { batches: n, allRead: false });
+    });
+  }
 });

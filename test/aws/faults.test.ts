@@ -160,6 +160,15 @@ describe('workers', () => {
     // The first attempts of map task 2 and reduce task 0 of X stall (their invocations time out);
     // the retries claim; then the stalled attempts wake up and write garbage under their ids.
     const zombies: Array<{ attempt: string; done: Promise<TaskClaim>; op: string }> = [];
+    const wrote: string[] = [];
+    const read: string[] = [];
+    w.workerHooks.push(
+      beforeCall((call) => {
+        if (call.op === 'readBlocks')
+          for (const wr of call.args[3] as Array<{ attempt: string }>) read.push(wr.attempt);
+        if (call.op === 'getIntent') read.push(call.args[3] as string);
+      }),
+    );
     const wakeUp = new Map<string, () => void>();
     const stalled = new Set<string>();
     w.invokeHooks.push(async (call, next) => {
@@ -179,7 +188,9 @@ describe('workers', () => {
             string,
             unknown[][],
           ];
-          return proceed([t, writeId, task, attempt, blocks.map((b) => [...b, ...b])]);
+          const r = await proceed([t, writeId, task, attempt, blocks.map((b) => [...b, ...b])]);
+          wrote.push(`${id} ${c.op}`);
+          return r;
         }
         if (c.op === 'putIntent') {
           await g.wait;
@@ -192,6 +203,12 @@ describe('workers', () => {
           ];
           const bad: Intent = {
             ...intent,
+            outputs: Object.fromEntries(
+              Object.entries(intent.outputs).map(([op, parts]) => [
+                op,
+                parts.map((p) => ({ ...p, records: [...p.records, 'zombie'] })),
+              ]),
+            ),
             state: intent.state.map((s) => ({
               ...s,
               changes: s.changes.map(
@@ -202,7 +219,9 @@ describe('workers', () => {
               ),
             })),
           };
-          return proceed([t, stage, task, attempt, bad]);
+          const r = await proceed([t, stage, task, attempt, bad]);
+          wrote.push(`${id} ${c.op}`);
+          return r;
         }
         return proceed();
       };
@@ -247,6 +266,8 @@ describe('workers', () => {
     await c.run(BATCHES);
     await w.settle();
     expect(zombies).toHaveLength(2);
+    expect(wrote.sort()).toEqual(['0/2 putBlocks', '0/2 putIntent', '1/0 putIntent']);
+    expect(read.filter((a) => a.startsWith('zombie'))).toEqual([]);
     for (const z of zombies) {
       const [stage, task] = z.op.split('/').map(Number) as [number, number];
       const claim = (await w.stores.getClaim(X, stage, task))!;
@@ -314,6 +335,19 @@ describe('coordinators', () => {
       async (w) => {
         expect(await w.stores.getPlan(X)).toBeDefined();
         expect(await w.stores.listClaims(X, MAP)).toEqual([]);
+      },
+    ],
+    [
+      'mid-map',
+      (c) =>
+        c.invokeHooks.push(
+          beforeCall((call) => {
+            const e = eventOf(call.args);
+            if (is(e, X, MAP) && e.task >= 1) throw c.kill();
+          }),
+        ),
+      async (w) => {
+        expect((await w.stores.listClaims(X, MAP)).map((c) => c.task)).toEqual([0]);
       },
     ],
     [
