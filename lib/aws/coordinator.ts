@@ -32,6 +32,7 @@ import type {
   StartPosition,
   TaskClaim,
 } from './protocol.js';
+import type { RequestCounter } from './stores/counter.js';
 import { type BatchLayout, batchLayout } from './worker.js';
 
 /** Runs a task on a worker (a synchronous invocation with a deadline) and returns its claim. */
@@ -68,6 +69,8 @@ export interface CoordinatorContext {
   readonly now: () => number;
   readonly sleep: (ms: number) => Promise<void>;
   readonly log: (line: string) => void;
+  /** Counts the coordinator's own DynamoDB requests. */
+  readonly counter?: RequestCounter;
 }
 
 /** How a coordinator's run ended. */
@@ -92,6 +95,7 @@ export async function coordinate(
   if (!lease.acquired) return { acquired: false, committed: [], reason: 'lease-held' };
   const epoch = lease.epoch;
   const committed: number[] = [];
+  let last: BatchCommit | undefined;
   let reason: CoordinatorRun['reason'] = 'time-up';
   try {
     const head = await stores.getHead();
@@ -108,7 +112,7 @@ export async function coordinate(
         await stores.advanceHead(plan.timeMs);
         continue;
       }
-      await runBatch(ctx, plan, epoch);
+      last = await runBatch(ctx, plan, epoch, last);
       committed.push(plan.timeMs);
       if (opts.maxBatches !== undefined && committed.length >= opts.maxBatches)
         return { acquired: true, epoch, committed, reason: 'max-batches' };
@@ -126,7 +130,7 @@ export async function coordinate(
         break;
       }
       const plan = await stores.putPlan(await planBatch(ctx, next, epoch, previous));
-      await runBatch(ctx, plan, epoch);
+      last = await runBatch(ctx, plan, epoch, last);
       committed.push(plan.timeMs);
       previous = plan;
       next += B;
@@ -230,11 +234,15 @@ export async function planBatch(
   };
 }
 
+/** The requests of a commit not yet made when its metrics are counted: the commit and the head. */
+const COMMIT_REQUESTS = 2;
+
 /** Runs every stage of a planned batch, the driver's outputs, and the commit. */
 export async function runBatch(
   ctx: CoordinatorContext,
   plan: BatchPlan,
   epoch: number,
+  previousCommit?: BatchCommit,
 ): Promise<BatchCommit> {
   const { job, stores, settings } = ctx;
   const t = plan.timeMs;
@@ -251,6 +259,7 @@ export async function runBatch(
     );
   }
   const startedMs = ctx.now();
+  const requestsBefore = ctx.counter?.snapshot();
   const claimsByStage = new Map<number, TaskClaim[]>();
   const stageMetrics: Array<{ stage: number; kind: string; ms: number; taskMs: number[] }> = [];
   let taskErrors = 0;
@@ -372,7 +381,14 @@ export async function runBatch(
     deadLettered: all.reduce((n, c) => n + c.deadLettered, 0),
     taskErrors,
     taskRetries,
-    recordsLostToRetention: 0,
+    recordsLostToRetention: slices.filter((s) => s.slice?.trimmedGap).length,
+    keysInState: await keysInState(ctx, t, all, previousCommit),
+    dynamoRequests:
+      all.reduce((n, c) => n + (c.requests?.count ?? 0), 0) +
+      (ctx.counter && requestsBefore
+        ? ctx.counter.requests() - requestsBefore.total + COMMIT_REQUESTS
+        : 0),
+    consumedCapacityUnits: all.reduce((n, c) => n + (c.requests?.capacityUnits ?? 0), 0),
   };
   const commit = await stores.putCommit({ timeMs: t, epoch, metrics });
   await stores.advanceHead(t);
@@ -380,6 +396,27 @@ export async function runBatch(
   const old = t - settings.batchesKept * job.batchIntervalMs;
   if (old > 0) await stores.deleteBatchData(old);
   return commit;
+}
+
+/** Keys held per stateful operator: the previous commit's counts plus this batch's changes. */
+async function keysInState(
+  ctx: CoordinatorContext,
+  timeMs: number,
+  claims: readonly TaskClaim[],
+  previousCommit: BatchCommit | undefined,
+) {
+  // The coordinator usually just committed the previous batch; read it only after a resume.
+  const before =
+    previousCommit?.timeMs === timeMs - ctx.job.batchIntervalMs
+      ? previousCommit
+      : await ctx.stores.getCommit(timeMs - ctx.job.batchIntervalMs);
+  const previous = before?.metrics.keysInState ?? {};
+  const out: Record<string, number> = {};
+  for (const s of ctx.job.plan.stateful) out[s.name] = previous[s.name] ?? 0;
+  for (const c of claims) {
+    for (const [name, d] of Object.entries(c.stateKeyDelta ?? {})) out[name] = (out[name] ?? 0) + d;
+  }
+  return out;
 }
 
 /** The batch's metrics in CloudWatch embedded metric format (one log line). */
@@ -397,6 +434,8 @@ export function emf(jobName: string, timeMs: number, m: BatchMetrics): Record<st
       value: Math.max(0, ...m.shards.map((s) => s.millisBehindLatest)),
       unit: 'Milliseconds',
     },
+    DynamoDBRequests: { value: m.dynamoRequests, unit: 'Count' },
+    ConsumedCapacityUnits: { value: m.consumedCapacityUnits, unit: 'Count' },
   };
   return {
     _aws: {

@@ -13,6 +13,7 @@ import {
 } from './coordinator.js';
 import { parseCoordinatorEvent, parseTaskEvent } from './events.js';
 import type { ProtocolStores, ShardReader, TaskClaim } from './protocol.js';
+import type { RequestCounter } from './stores/counter.js';
 import { runWorkerTask } from './worker.js';
 
 /** What the handlers run over. */
@@ -24,6 +25,8 @@ export interface Runtime {
   readonly settings: CoordinatorSettings;
   /** Starts the next coordinator (an asynchronous invocation of the coordinator function). */
   readonly handOver?: () => Promise<void>;
+  /** Counts the process's DynamoDB requests. */
+  readonly counter?: RequestCounter;
 }
 
 /** The subset of the Lambda context the handlers use. */
@@ -78,6 +81,7 @@ export function createCoordinatorHandler(runtime: () => Promise<Runtime>) {
         now: Date.now,
         sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
         log,
+        ...(rt.counter ? { counter: rt.counter } : {}),
       },
       e.maxBatches !== undefined ? { maxBatches: e.maxBatches } : {},
     );

@@ -89,6 +89,10 @@ export interface TaskClaim {
   readonly slice?: SliceSummary;
   readonly deadLettered: number;
   readonly durationMs: number;
+  /** Keys added minus keys removed, per stateful operator (state name). */
+  readonly stateKeyDelta?: Readonly<Record<string, number>>;
+  /** DynamoDB requests the task made and the capacity units they consumed. */
+  readonly requests?: { readonly count: number; readonly capacityUnits: number };
 }
 
 /** What a task will do to state and outputs, recorded before it is claimed and applied. */
@@ -145,6 +149,11 @@ export interface BatchMetrics {
   readonly taskErrors: number;
   readonly taskRetries: number;
   readonly recordsLostToRetention: number;
+  /** Keys held per stateful operator (state name) after the batch. */
+  readonly keysInState: Readonly<Record<string, number>>;
+  /** DynamoDB requests of the batch (tasks and coordinator) and the capacity units consumed. */
+  readonly dynamoRequests: number;
+  readonly consumedCapacityUnits: number;
 }
 
 /** The stores the protocol runs over. */

@@ -29,13 +29,7 @@ export async function runtimeFromEnv(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<Runtime> {
   const config = readRuntimeEnv(env);
-  const modulePath = env[ENV.jobModule];
-  if (!modulePath) {
-    throw new SparklessError(
-      'INVALID_ENVIRONMENT',
-      `${ENV.jobModule} is not set; it names the job module the function runs (the StreamingJob construct sets it)`,
-    );
-  }
+  const modulePath = config.jobModule;
   const job = await loadJob(modulePath);
   if (job.name !== config.jobName) {
     throw new SparklessError(
@@ -86,6 +80,7 @@ export async function runtimeFromEnv(
   return {
     job,
     stores,
+    counter,
     reader: new KinesisShardReader(kinesis, config.sources, s.maxBytesPerBatch),
     invoker: new LambdaTaskInvoker(lambda, config.functions.worker, taskTimeoutMs),
     settings: {

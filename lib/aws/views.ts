@@ -82,6 +82,17 @@ export class RecordingKeyedState implements KeyedState {
     return [...this.#changes].map(([encodedKey, entry]) => ({ encodedKey, entry }));
   }
 
+  /** Keys added minus keys removed by the step (every changed key was loaded or is new). */
+  keyDelta(): number {
+    let delta = 0;
+    for (const [enc, entry] of this.#changes) {
+      const existed = this.#loaded.has(enc);
+      if (entry && !existed) delta++;
+      else if (!entry && existed) delta--;
+    }
+    return delta;
+  }
+
   /** Whether this task loaded the initial state into the partition. */
   get newlyInitialized(): boolean {
     return this.#newlyInitialized;

@@ -30,6 +30,7 @@ import type {
   SliceSummary,
   TaskClaim,
 } from './protocol.js';
+import type { RequestCounter } from './stores/counter.js';
 import { RecordingKeyedState, RecordingPaneState } from './views.js';
 
 /** What a worker needs. */
@@ -42,6 +43,8 @@ export interface WorkerContext {
   readonly attemptId: () => string;
   /** Where print() and logs go. */
   readonly log?: (line: string) => void;
+  /** Counts this process's DynamoDB requests (one task at a time, as Lambda runs them). */
+  readonly counter?: RequestCounter;
 }
 
 /** A batch's DAG and stages, built the same way in every process. */
@@ -72,6 +75,7 @@ function writersOf(stages: readonly Stage[], writeId: string): Stage[] {
 export async function runWorkerTask(ctx: WorkerContext, event: TaskEvent): Promise<TaskClaim> {
   const { stores } = ctx;
   const started = ctx.now();
+  const before = ctx.counter?.snapshot();
   const existing = await stores.getClaim(event.timeMs, event.stage, event.task);
   if (existing) {
     await applyClaimed(ctx, existing);
@@ -241,6 +245,16 @@ export async function runWorkerTask(ctx: WorkerContext, event: TaskEvent): Promi
     ...(slice ? { slice } : {}),
     deadLettered: deadLetters.length,
     durationMs: ctx.now() - started,
+    ...stateKeyDelta(keyed),
+    ...(ctx.counter && before
+      ? {
+          requests: {
+            count: ctx.counter.requests() - before.total + 1, // + the claim itself
+            capacityUnits:
+              ctx.counter.capacity() - Object.values(before.capacity).reduce((a, b) => a + b, 0),
+          },
+        }
+      : {}),
   });
   if (claim.attempt !== attempt) {
     // Another attempt claimed the task first: its result stands, ours is never read.
@@ -249,6 +263,12 @@ export async function runWorkerTask(ctx: WorkerContext, event: TaskEvent): Promi
   }
   await applyIntent(ctx, plan, layout, claim, intent);
   return claim;
+}
+
+function stateKeyDelta(keyed: ReadonlyArray<{ stateName: string; view: RecordingKeyedState }>) {
+  const delta: Record<string, number> = {};
+  for (const k of keyed) delta[k.stateName] = (delta[k.stateName] ?? 0) + k.view.keyDelta();
+  return keyed.length ? { stateKeyDelta: delta } : {};
 }
 
 /** Re-applies a claimed task's intent (idempotent: every write is conditional on its version). */

@@ -86,6 +86,11 @@ export const DEFAULT_SETTINGS: RuntimeSettings = Object.freeze({
 /** Everything a function learns from its environment. */
 export interface RuntimeConfig {
   readonly jobName: string;
+  /**
+   * The path of the job module the functions load: a file of the function's bundle on AWS, the
+   * job's source on the embedded cloud.
+   */
+  readonly jobModule: string;
   readonly tables: {
     readonly control: string;
     readonly data: string;
@@ -117,6 +122,7 @@ export function runtimeEnv(config: RuntimeConfigInput): Record<string, string> {
   const settings = { ...DEFAULT_SETTINGS, ...stripUndefined(config.settings ?? {}) };
   const env: Record<string, string> = {
     [ENV.jobName]: config.jobName,
+    [ENV.jobModule]: config.jobModule,
     [ENV.controlTable]: config.tables.control,
     [ENV.dataTable]: config.tables.data,
     [ENV.stateTable]: config.tables.state,
@@ -164,6 +170,7 @@ export function readRuntimeEnv(env: Readonly<Record<string, string | undefined>>
     /^[A-Za-z][A-Za-z0-9-]{0,47}$/,
     'a job name (a letter, then up to 47 letters, digits or -)',
   );
+  const jobModule = text(ENV.jobModule);
   const tables = {
     control: text(ENV.controlTable),
     data: text(ENV.dataTable),
@@ -232,7 +239,7 @@ export function readRuntimeEnv(env: Readonly<Record<string, string | undefined>>
       `the function's environment is not a sparkless deployment's:\n  ${problems.join('\n  ')}\n${FIX}`,
     );
   }
-  return { jobName, tables, functions, sources, sinks, settings };
+  return { jobName, jobModule, tables, functions, sources, sinks, settings };
 }
 
 function readSettings(raw: unknown, problems: string[]): RuntimeSettings {

@@ -17,7 +17,7 @@ import { dynamoClient, kinesisClient } from '../../lib/aws/clients.js';
 import { KinesisShardReader } from '../../lib/aws/kinesis-reader.js';
 import type { BatchCommit, BatchPlan, TaskClaim } from '../../lib/aws/protocol.js';
 import { DynamoControlStore, DynamoResultsStore, readState } from '../../lib/aws/stores/dynamo.js';
-import { ENV, runtimeEnv } from '../../lib/contract/env.js';
+import { runtimeEnv } from '../../lib/contract/env.js';
 import { TABLE_SCHEMAS } from '../../lib/contract/tables.js';
 import { type LocalCloud, startLocalCloud } from '../../lib/local/index.js';
 import wordcount from './fixtures/wordcount.js';
@@ -66,17 +66,15 @@ beforeAll(async () => {
     if (d.StreamDescriptionSummary?.StreamStatus === 'ACTIVE') break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  const environment = {
-    ...runtimeEnv({
-      jobName: 'cloud-wordcount',
-      tables,
-      functions: { worker: 'wc-worker', coordinator: 'wc-coordinator' },
-      sources: { lines: 'wc-lines' },
-      sinks: { totals: { kind: 'table', table: resultsTable } },
-      settings: { startPosition: { kind: 'trimHorizon' } },
-    }),
-    [ENV.jobModule]: fileURLToPath(new URL('./fixtures/wordcount.ts', import.meta.url)),
-  };
+  const environment = runtimeEnv({
+    jobName: 'cloud-wordcount',
+    jobModule: fileURLToPath(new URL('./fixtures/wordcount.ts', import.meta.url)),
+    tables,
+    functions: { worker: 'wc-worker', coordinator: 'wc-coordinator' },
+    sources: { lines: 'wc-lines' },
+    sinks: { totals: { kind: 'table', table: resultsTable } },
+    settings: { startPosition: { kind: 'trimHorizon' } },
+  });
   cloud.lambda.register({
     name: 'wc-worker',
     entry: `${root}functions/worker.ts`,

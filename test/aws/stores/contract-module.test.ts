@@ -39,6 +39,7 @@ import { encodeKey } from '../../../lib/core/keys.js';
 
 const config: RuntimeConfigInput = {
   jobName: 'hashtags',
+  jobModule: '/var/task/job.mjs',
   tables: { control: 'ctl', data: 'data', state: 'state', deadLetters: 'dead' },
   functions: { worker: 'worker-fn', coordinator: 'coordinator-fn' },
   sources: { tweets: 'tweets-stream' },
