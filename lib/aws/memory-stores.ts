@@ -265,7 +265,7 @@ export class MemoryProtocolStores implements ProtocolStores {
       this.#count('writeResult');
       const enc = encodeKey(e.key, `saveToTable '${sink}'`);
       const cur = table.get(enc);
-      if (cur && cur.timeMs > timeMs) continue;
+      if (cur && cur.timeMs >= timeMs) continue; // written by this batch or a later one
       table.set(enc, { key: clone(e.key), value: clone(e.value), timeMs });
     }
   }

@@ -14,6 +14,7 @@ import type { BatchDag } from '../core/batch.js';
 import { instantiate } from '../core/batch.js';
 import { SparklessError } from '../core/errors.js';
 import type { Job } from '../core/job.js';
+import { encodeKey } from '../core/keys.js';
 import type { OpNode, RecordMeta } from '../core/nodes.js';
 import { type DeadLetter, makeGuard, SKIPPED } from '../core/operators/guard.js';
 import type { Block } from '../core/operators/shuffle.js';
@@ -297,13 +298,18 @@ async function applyIntent(
     const sink = ctx.job.graph.sinks.get(o.action.sink)!;
     const parts = intent.outputs[o.op.id] ?? [];
     if (sink.kind === 'table') {
-      const entries = parts.flatMap((p) =>
-        p.records.map((r) => {
+      // A key's latest value in the task's order: the store keeps the first value a batch writes
+      // to a key, so that applying an intent again changes nothing.
+      const latest = new Map<string, { key: unknown; value: unknown }>();
+      for (const p of parts) {
+        for (const r of p.records) {
           const [key, value] = r as [unknown, unknown];
-          return { key, value };
-        }),
-      );
-      if (entries.length) await stores.applyResults(t, sink.name, entries);
+          const enc = encodeKey(key, `saveToTable '${sink.name}'`);
+          latest.delete(enc);
+          latest.set(enc, { key, value });
+        }
+      }
+      if (latest.size) await stores.applyResults(t, sink.name, [...latest.values()]);
     } else {
       // Stage, partition (the task) and index identify a record within its batch, so that readers
       // can drop the repeats a retried task sends.
