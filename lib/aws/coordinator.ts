@@ -103,6 +103,13 @@ export async function coordinate(
     const pending = await stores.listPlans(head ?? -1, 10);
     let previous: BatchPlan | undefined =
       head !== undefined ? await stores.getPlan(head) : undefined;
+    if (previous && previous.stateHash !== job.plan.stateHash) {
+      // State is stored by operator name and partition: another shape would misread it.
+      throw new SparklessError(
+        'STATE_MISMATCH',
+        `coordinator: job '${job.name}' kept its state up to batch ${previous.timeMs} with stateful operators hashed ${previous.stateHash}, but this job's hash ${job.plan.stateHash}: a stateful operator's kind, name, partitions, window, slide or timeout changed, and the stored state would be read wrongly; deploy the job that wrote the state, or reset the job's state before deploying this one`,
+      );
+    }
     let next = head !== undefined ? head + B : Math.floor(ctx.now() / B) * B;
     for (const plan of pending) {
       previous = plan;

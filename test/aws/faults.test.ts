@@ -25,7 +25,7 @@ import {
   random,
   T0,
   Throttled,
-  type World,
+  World,
 } from './harness.js';
 
 const add = (a: number, b: number) => a + b;
@@ -911,5 +911,57 @@ describe('results sink', () => {
         await w.invoke({ kind: 'task', job: 'latest', timeMs: T0 + B, stage: MAP, task });
       expect(await table()).toEqual(before);
     }
+  });
+});
+
+describe('a changed job', () => {
+  /** The words job with its running totals over `partitions` partitions and a given filter. */
+  const variant =
+    (partitions: number, keep: (w: string) => boolean): JobFactory =>
+    (o) =>
+      job('faults', { batchInterval: seconds(1), defaultPartitions: 3 }, (ctx) => {
+        ctx
+          .kinesis('lines', { decode: utf8 })
+          .flatMap((l) => l.split(' '))
+          .filter(keep)
+          .map((w) => pair(w, 1))
+          .updateStateByKey((vs: number[], s: number | undefined) => (s ?? 0) + vs.length, {
+            partitions,
+          })
+          .foreachRDD(o.foreach('totals'));
+      });
+
+  it('a coordinator refuses a job whose stateful operators changed shape, and runs one whose stateless steps changed', async () => {
+    const w = await makeWorld(
+      variant(3, () => true),
+      { shards: { lines: 2 } },
+    );
+    await feed(w, 'lines', text(60, 31), { batches: 4, seed: 32 });
+    await w.run(3);
+    const state = await w.kit.stateOf('updateStateByKey#0');
+    const changed = new World(
+      variant(4, () => true),
+      w.kit,
+      w.shards,
+      {},
+    );
+    changed.clock = w.clock;
+    const refused = changed.coordinator('coordinator-2').run(2);
+    await expect(refused).rejects.toThrow(
+      /job 'faults' kept its state up to batch 1000000002000 .* a stateful operator's kind, name, partitions, window, slide or timeout changed/,
+    );
+    await expect(refused).rejects.toMatchObject({ code: 'STATE_MISMATCH' });
+    expect(await w.stores.getHead()).toBe(T0 + 2 * B);
+    expect(await w.kit.stateOf('updateStateByKey#0')).toEqual(state);
+    // The lease was released: a job with the same state shape takes over at once.
+    const filtered = new World(
+      variant(3, (x) => x !== 'w0'),
+      w.kit,
+      w.shards,
+      {},
+    );
+    filtered.clock = w.clock;
+    const run = await filtered.coordinator('coordinator-3').run(2);
+    expect(run.committed).toEqual([T0 + 3 * B, T0 + 4 * B]);
   });
 });
