@@ -468,6 +468,51 @@ describe('coordinators', () => {
   });
 });
 
+describe('leases', () => {
+  it('a coordinator that finds its lease taken at a batch boundary stops there without releasing it', async () => {
+    const w = await wordsWorld(9);
+    const a = w.coordinator('coordinator-a');
+    let b: Promise<Awaited<ReturnType<Coordinator['run']>>> | undefined;
+    // After committing X, coordinator-a stalls past its lease and a successor takes over.
+    a.storeHooks.push(
+      afterCall((call) => {
+        if (call.op !== 'advanceHead' || call.args[0] !== X || b) return;
+        w.clock += w.settings.leaseTtlMs + 1;
+        b = w.coordinator('coordinator-b').run(BATCHES - 4);
+      }),
+    );
+    const aRun = await a.run(BATCHES);
+    const bRun = await b!;
+    await w.settle();
+    expect(aRun.reason).toBe('lease-lost');
+    expect(aRun.committed).toEqual([T0, T0 + B, T0 + 2 * B, X]);
+    expect(bRun.committed).toEqual([X + B, X + 2 * B, X + 3 * B, X + 4 * B]);
+    // coordinator-b released its lease when it stopped; coordinator-a did not touch it.
+    expect(await w.coordinator('coordinator-c').run(0)).toMatchObject({ acquired: true });
+    await expectSameAsOracle(w, { batches: BATCHES });
+    expectNoRecompute(w);
+  });
+
+  it('a coordinator killed in the first batch, before any head: its successor resumes from the plan', async () => {
+    const w = await wordsWorld(10);
+    const first = w.coordinator('coordinator-1');
+    first.invokeHooks.push(
+      beforeCall((call) => {
+        if (is(eventOf(call.args), T0, MAP, 2)) throw first.kill();
+      }),
+    );
+    await expect(first.run(BATCHES)).rejects.toBeInstanceOf(Killed);
+    await w.settle();
+    expect(await w.stores.getHead()).toBeUndefined();
+    expect((await w.stores.listClaims(T0, MAP)).map((c) => c.task)).toEqual([0, 1]);
+    w.clock += w.settings.leaseTtlMs + 1;
+    const run = await w.coordinator('coordinator-2').run(BATCHES);
+    await w.settle();
+    expect(run.committed[0]).toBe(T0);
+    await expectSameAsOracle(w, { batches: BATCHES });
+  });
+});
+
 describe('throttling', () => {
   it('throttled store and reader calls are retried by the coordinator’s task retries', async () => {
     const w = await wordsWorld(7);
