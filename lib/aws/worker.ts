@@ -109,6 +109,9 @@ export async function runWorkerTask(ctx: WorkerContext, event: TaskEvent): Promi
   // The task's input: a shard slice, decoded.
   let records: unknown[] | undefined;
   let slice: SliceSummary | undefined;
+  /** The sequence number of each decoded record, to name a record that fails later. */
+  let sequences: string[] = [];
+  let shardId: string | undefined;
   if (stage.source !== undefined) {
     const shardTask = plan.sources[stage.source]?.[event.task];
     if (!shardTask) {
@@ -141,7 +144,17 @@ export async function runWorkerTask(ctx: WorkerContext, event: TaskEvent): Promi
       }
       records = [];
     } else {
-      records = decode(ctx.job, stage.source, read.records, shardTask.shardId, event, deadLetters);
+      const decoded = decode(
+        ctx.job,
+        stage.source,
+        read.records,
+        shardTask.shardId,
+        event,
+        deadLetters,
+      );
+      records = decoded.values;
+      sequences = decoded.sequences;
+      shardId = shardTask.shardId;
     }
   }
 
@@ -196,10 +209,19 @@ export async function runWorkerTask(ctx: WorkerContext, event: TaskEvent): Promi
     onRecordError: 'deadLetter',
     snapshotted: layout.snapshotted,
   });
-  // A map task's failed records came from its shard.
-  const shardId = stage.source !== undefined ? slice?.shardId : undefined;
-  for (const d of result.deadLetters)
-    deadLetters.push(shardId && d.stage === 'map' && !d.shardId ? { ...d, shardId } : d);
+  // A map task's failed records came from its shard; those that failed while a source record
+  // was processed are named by its sequence number.
+  for (const d of result.deadLetters) {
+    const seq = d.sourceIndex !== undefined ? sequences[d.sourceIndex] : undefined;
+    if (shardId !== undefined && d.stage === 'map' && !d.shardId) {
+      const { sourceIndex: _, ...letter } = d;
+      deadLetters.push({
+        ...letter,
+        shardId,
+        ...(seq !== undefined ? { sequenceNumber: seq } : {}),
+      });
+    } else deadLetters.push(d);
+  }
 
   // Blocks, then the intent, then the claim.
   const blocks: Record<string, number[]> = {};
@@ -335,7 +357,7 @@ function decode(
   shardId: string,
   event: TaskEvent,
   deadLetters: DeadLetter[],
-): unknown[] {
+): { values: unknown[]; sequences: string[] } {
   const spec = job.graph.sources.get(source)!;
   if (spec.kind !== 'kinesis') {
     throw new SparklessError(
@@ -344,6 +366,7 @@ function decode(
     );
   }
   const out: unknown[] = [];
+  const sequences: string[] = [];
   const guard = makeGuard(
     'deadLetter',
     { timeMs: event.timeMs, partition: event.task, stage: 'map' },
@@ -361,7 +384,10 @@ function decode(
     if (v === SKIPPED) {
       const d = deadLetters[before]!;
       deadLetters[before] = { ...d, shardId, sequenceNumber: r.sequenceNumber };
-    } else out.push(v);
+    } else {
+      out.push(v);
+      sequences.push(r.sequenceNumber);
+    }
   }
-  return out;
+  return { values: out, sequences };
 }

@@ -17,7 +17,7 @@ import type { OpNode, RddNode, RecordMeta, SinkSpec } from './nodes.js';
 import { type DeadLetter, makeGuard, SKIPPED } from './operators/guard.js';
 import type { Block } from './operators/shuffle.js';
 import { RDD } from './rdd.js';
-import { buildStages } from './stages.js';
+import { buildStages, type Stage } from './stages.js';
 import { orderParts, type Part, runTask, type TaskIO } from './task.js';
 
 /** A record as a Kinesis source receives it, before decoding. */
@@ -166,7 +166,8 @@ export interface InMemoryRun {
   readonly store?: MemoryStore;
   readonly onRecordError: 'throw' | 'deadLetter';
   readonly snapshotted?: ReadonlySet<OpNode>;
-  readonly onDeadLetter?: (d: DeadLetter) => void;
+  /** Where dead letters go, with the stage whose task produced them. */
+  readonly onDeadLetter?: (d: DeadLetter, stage: Stage) => void;
 }
 
 /**
@@ -207,7 +208,7 @@ export async function runStagesInMemory(
         outputs.set(id, list);
         list.push(...parts);
       }
-      for (const d of result.deadLetters) run.onDeadLetter?.(d);
+      for (const d of result.deadLetters) run.onDeadLetter?.(d, stage);
     }
   }
   return new Map([...outputs].map(([id, parts]) => [id, orderParts(parts).map((p) => p.records)]));
@@ -236,6 +237,8 @@ export async function runRddJob(
 
 class BatchRun {
   readonly #deadLetters: DeadLetter[] = [];
+  /** Per source, per shard: what the stream said of each decoded record. */
+  readonly #metas = new Map<string, RecordMeta[][]>();
   readonly #printed: string[] = [];
   readonly #recordsIn: Record<string, number> = {};
   readonly #recordsOut: Record<string, number> = {};
@@ -271,7 +274,16 @@ class BatchRun {
       store: this.exec.store,
       onRecordError: this.#mode,
       snapshotted: this.snapshotted,
-      onDeadLetter: (d) => this.#letter(d),
+      onDeadLetter: (d, stage) => {
+        // A record that failed while a source record was processed is named by that record.
+        const meta =
+          stage.source !== undefined && d.sourceIndex !== undefined
+            ? this.#metas.get(stage.source)?.[d.partition]?.[d.sourceIndex]
+            : undefined;
+        if (!meta) return this.#letter(d);
+        const { sourceIndex: _, ...letter } = d;
+        this.#letter({ ...letter, shardId: meta.shardId, sequenceNumber: meta.sequenceNumber });
+      },
     });
   }
 
@@ -377,8 +389,12 @@ class BatchRun {
     const shards = this.input[name] ?? [];
     this.#recordsIn[name] = shards.reduce((n, s) => n + s.length, 0);
     if (spec.kind === 'queue') return shards.map((s) => [...s]);
+    const metas: RecordMeta[][] = [];
+    this.#metas.set(name, metas);
     return shards.map((records, shard) => {
       const out: unknown[] = [];
+      const kept: RecordMeta[] = [];
+      metas.push(kept);
       records.forEach((raw, i) => {
         const r: SourceRecord =
           typeof raw === 'string' || raw instanceof Uint8Array
@@ -401,7 +417,10 @@ class BatchRun {
           },
         );
         const v = guard.call(`source '${name}'`, r.data, () => spec.decode(data, meta));
-        if (v !== SKIPPED) out.push(v);
+        if (v !== SKIPPED) {
+          out.push(v);
+          kept.push(meta);
+        }
       });
       return out;
     });

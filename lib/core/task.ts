@@ -121,6 +121,9 @@ class TaskRun {
   readonly #deadLetters: DeadLetter[] = [];
   readonly #mapGuard: Guard;
   readonly #reduceGuard: Guard;
+  /** For chains that read the source: which source record is being processed. */
+  #sourceIndex = -1;
+  readonly #sourceGuard: Guard;
 
   constructor(
     readonly dag: BatchDag,
@@ -134,6 +137,11 @@ class TaskRun {
     const sink = (d: DeadLetter) => this.#deadLetters.push(d);
     this.#mapGuard = makeGuard(opts.onRecordError, { ...where, stage: 'map' }, sink);
     this.#reduceGuard = makeGuard(opts.onRecordError, { ...where, stage: 'reduce' }, sink);
+    // Failures while a source record is processed name that record's position in the slice, so
+    // the runtime can add its shard and sequence number.
+    this.#sourceGuard = makeGuard(opts.onRecordError, { ...where, stage: 'map' }, (d) =>
+      sink({ ...d, sourceIndex: this.#sourceIndex }),
+    );
     const count = (n: RddNode) => this.#consumers.set(n, (this.#consumers.get(n) ?? 0) + 1);
     for (const n of stage.nodes) for (const p of n.parents) count(p);
     for (const w of stage.writes) count(w.parent);
@@ -175,9 +183,12 @@ class TaskRun {
         return whole([...(node.data[this.task] ?? [])]);
       case 'element': {
         const { chain, top } = this.#chain(node);
+        const fromSource = top.kind === 'source';
         return (await this.value(top)).map((part) => ({
           path: part.path,
-          records: runElementSteps(chain, part.records, this.#mapGuard),
+          records: fromSource
+            ? runElementSteps(chain, part.records, this.#sourceGuard, undefined, this.#track)
+            : runElementSteps(chain, part.records, this.#mapGuard),
         }));
       }
       case 'partition':
@@ -263,16 +274,28 @@ class TaskRun {
     // Range shuffles write everything to partition 0 (bounds need every key; see #compute).
     const spec =
       reader.spec.partitioner.kind === 'range' ? { ...reader.spec, partitions: 1 } : reader.spec;
-    const writer = new ShuffleWriter(spec, reader.id, this.task, this.#mapGuard);
     if (parent.kind === 'element' && this.#fusable(parent)) {
       // The element-wise chain feeds the writer record by record, as Spark pipelines a task.
       const { chain, top } = this.#chain(parent);
+      const fromSource = top.kind === 'source';
+      const guard = fromSource ? this.#sourceGuard : this.#mapGuard;
+      const writer = new ShuffleWriter(spec, reader.id, this.task, guard);
       const add = (r: unknown) => writer.add(r);
-      for (const part of await this.value(top))
-        runElementSteps(chain, part.records, this.#mapGuard, add);
-    } else {
-      for (const part of await this.value(parent)) for (const r of part.records) writer.add(r);
+      for (const part of await this.value(top)) {
+        runElementSteps(chain, part.records, guard, add, fromSource ? this.#track : undefined);
+      }
+      return this.#finish(reader, writer);
     }
+    const writer = new ShuffleWriter(spec, reader.id, this.task, this.#mapGuard);
+    for (const part of await this.value(parent)) for (const r of part.records) writer.add(r);
+    return this.#finish(reader, writer);
+  }
+
+  readonly #track = (index: number) => {
+    this.#sourceIndex = index;
+  };
+
+  #finish(reader: RddNode & { kind: 'shuffle' }, writer: ShuffleWriter): Block[] {
     const blocks = writer.finish();
     return reader.spec.partitioner.kind === 'range'
       ? [blocks[0]!, ...Array.from({ length: reader.spec.partitions - 1 }, () => [])]

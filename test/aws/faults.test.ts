@@ -631,9 +631,7 @@ describe('poison records', () => {
     ]);
   });
 
-  // The engine reports a map function's failure with the record it threw on, not the source
-  // record that led to it; the worker knows the shard but not which record of the slice it was.
-  it.fails('a map function that throws on a record dead-letters it with its sequence number', async () => {
+  it('a map function that throws on a record dead-letters it with its sequence number', async () => {
     const w = await poisonWorld([{ shard: 1, data: 'poison three', batch: 3 }]);
     await w.run(6);
     const [d] = await letters(w, /map$/);

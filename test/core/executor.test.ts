@@ -147,7 +147,7 @@ describe('user functions that throw', () => {
     return user.toUpperCase();
   };
 
-  it('dead-letters only the record a map function throws on, and the batch goes on', async () => {
+  it('dead-letters only the record a map function throws on, with its shard and sequence number, and the batch goes on', async () => {
     const { j, seen } = collecting((s) => s.map((r) => failing(r.user)));
     const exec = new LocalExecutor(j, { onRecordError: 'deadLetter' });
     const result = await exec.runBatch(1000, {
@@ -162,6 +162,10 @@ describe('user functions that throw', () => {
         partition: 1,
         subject: { user: 'bad' },
         error: 'boom',
+        // The source record it came from: the first of shard 1 (sequence numbers default to the
+        // record's position when the input gives none).
+        shardId: 'shard-1',
+        sequenceNumber: '0',
       },
     ]);
     // The next batch runs as usual.

@@ -23,6 +23,7 @@ export function runElementSteps(
   records: readonly unknown[],
   guard: Guard,
   emit?: (x: unknown) => void,
+  onRecord?: (index: number) => void,
 ): unknown[] {
   const out: unknown[] = [];
   const sink =
@@ -99,6 +100,11 @@ export function runElementSteps(
       }
     }
   };
-  for (const r of records) each(r, 0);
+  if (onRecord) {
+    for (let i = 0; i < records.length; i++) {
+      onRecord(i);
+      each(records[i], 0);
+    }
+  } else for (const r of records) each(r, 0);
   return out;
 }

@@ -22,6 +22,8 @@ export interface DeadLetter {
   /** Where the record came from, for source records. */
   readonly shardId?: string;
   readonly sequenceNumber?: string;
+  /** For failures while processing a source record: its position in the task's slice. */
+  readonly sourceIndex?: number;
 }
 
 export interface Guard {
