@@ -228,5 +228,8 @@ export function explainPlan(plan: JobPlan): string {
  */
 export function batchPlanHash(dag: BatchDag): string {
   const text = JSON.stringify(planStages(dag));
-  return hashString(text).toString(16).padStart(8, '0') + hashString(`${text}#`).toString(16).padStart(8, '0');
+  return (
+    hashString(text).toString(16).padStart(8, '0') +
+    hashString(`${text}#`).toString(16).padStart(8, '0')
+  );
 }
