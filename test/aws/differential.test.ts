@@ -220,6 +220,12 @@ describe('the protocol gives the oracle’s results batch by batch', () => {
       words
         .countByValueAndWindow(seconds(4), seconds(2), { name: 'cbv4by2' })
         .foreachRDD(o.foreach('cbv4by2'));
+      // One partition with an inverse; grouped values in arrival order within a shard.
+      words.countByWindow(seconds(3)).foreachRDD(o.foreach('count3'));
+      lines
+        .flatMap((l) => l.split(' ').map((w, i) => pair(w, `${i}:${l}`)))
+        .groupByKeyAndWindow(seconds(2), undefined, { name: 'grouped2' })
+        .foreachRDD(o.foreach('grouped2'));
     });
     const { w } = await differential(f, {
       records: text(250, 5, 8),
@@ -228,7 +234,8 @@ describe('the protocol gives the oracle’s results batch by batch', () => {
       empty: [3, 7],
       extra: 7,
     });
-    for (const tag of ['inv3', 'raw3']) expect(seenSummary(w, tag).batches).toBe(17);
+    for (const tag of ['inv3', 'raw3', 'count3', 'grouped2'])
+      expect(seenSummary(w, tag).batches).toBe(17);
     for (const tag of ['inv6by2', 'plain4by2', 'cbv4by2']) {
       const s = seenSummary(w, tag);
       expect(s.batches).toBeGreaterThanOrEqual(8);
