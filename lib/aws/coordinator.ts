@@ -85,13 +85,21 @@ export interface CoordinatorRun {
 /** Takes the lease and runs batches until `maxBatches` or the run time is up. */
 export async function coordinate(
   ctx: CoordinatorContext,
-  opts: { maxBatches?: number } = {},
+  opts: {
+    maxBatches?: number;
+    /** How long to keep trying for a held lease (a successor waits for its predecessor). */
+    waitForLeaseMs?: number;
+  } = {},
 ): Promise<CoordinatorRun> {
   const { stores, settings, job } = ctx;
   const B = job.batchIntervalMs;
   const grace = settings.graceMs ?? Math.min(B, 1000);
   const startedAt = ctx.now();
-  const lease = await stores.acquireLease(ctx.owner, startedAt, settings.leaseTtlMs);
+  let lease = await stores.acquireLease(ctx.owner, startedAt, settings.leaseTtlMs);
+  while (!lease.acquired && ctx.now() - startedAt < (opts.waitForLeaseMs ?? 0)) {
+    await ctx.sleep(Math.min(1000, B));
+    lease = await stores.acquireLease(ctx.owner, ctx.now(), settings.leaseTtlMs);
+  }
   if (!lease.acquired) return { acquired: false, committed: [], reason: 'lease-held' };
   const epoch = lease.epoch;
   const committed: number[] = [];

@@ -83,7 +83,11 @@ export function createCoordinatorHandler(runtime: () => Promise<Runtime>) {
         log,
         ...(rt.counter ? { counter: rt.counter } : {}),
       },
-      e.maxBatches !== undefined ? { maxBatches: e.maxBatches } : {},
+      {
+        ...(e.maxBatches !== undefined ? { maxBatches: e.maxBatches } : {}),
+        // A successor polls for the lease its predecessor is about to release.
+        ...(e.reason === 'successor' ? { waitForLeaseMs: rt.settings.leaseTtlMs } : {}),
+      },
     );
     if (run.acquired && run.reason === 'time-up' && rt.handOver) await rt.handOver();
     return run;

@@ -278,15 +278,16 @@ export class MemoryProtocolStores implements ProtocolStores {
     this.#count('putRecords', Math.ceil(records.length / 500));
     for (const r of records) list.push({ timeMs, ...clone(r) });
   }
-  async putDeadLetters(letters: readonly DeadLetter[]) {
+  async putDeadLetters(
+    where: { timeMs: number; stage: number; task: number },
+    letters: readonly DeadLetter[],
+  ) {
     this.#count('putDeadLetters', Math.ceil(letters.length / 25));
-    for (const d of letters) {
-      this.deadLetters.set(
-        `${d.timeMs}/${d.stage}/${d.partition}/${d.operator}/${d.sequenceNumber ?? ''}/${JSON.stringify(d.subject)}`,
-        clone(d),
-      );
-    }
+    letters.forEach((d, index) => {
+      this.deadLetters.set(`${where.timeMs}/${where.stage}/${where.task}/${index}`, clone(d));
+    });
   }
+
   async deleteBatchData(timeMs: number) {
     for (const k of [...this.blocks.keys()])
       if (Number(k.split('/')[0]) <= timeMs) this.blocks.delete(k);

@@ -51,7 +51,7 @@ export interface BatchPlan {
   readonly epoch: number;
   /** Per source, the map tasks in order. */
   readonly sources: Readonly<Record<string, readonly ShardTask[]>>;
-  /** Shards that ended, whose children are not all in a plan yet. */
+  /** Shards that ended and are still listed, as `<source>/<shardId>` (children wait on them). */
   readonly ended: readonly string[];
   /** The most records a map task reads. */
   readonly maxRecords: number;
@@ -253,7 +253,11 @@ export interface ProtocolStores {
       readonly record: unknown;
     }>,
   ): Promise<void>;
-  putDeadLetters(letters: readonly DeadLetter[]): Promise<void>;
+  /** Stores a task's dead letters (idempotent: keyed by batch, stage, task and position). */
+  putDeadLetters(
+    where: { readonly timeMs: number; readonly stage: number; readonly task: number },
+    letters: readonly DeadLetter[],
+  ): Promise<void>;
   /** Deletes what no batch needs any more: blocks and intents of batches at or before `timeMs`. */
   deleteBatchData(timeMs: number): Promise<void>;
 }

@@ -11,6 +11,7 @@ import type { Runtime } from './handlers.js';
 import { LambdaTaskInvoker } from './invoker.js';
 import { loadJob } from './job-loader.js';
 import { KinesisShardReader } from './kinesis-reader.js';
+import { maxBytesForInterval } from './receiver.js';
 import { StoreProtocol } from './store-protocol.js';
 import { RequestCounter } from './stores/counter.js';
 import {
@@ -81,7 +82,12 @@ export async function runtimeFromEnv(
     job,
     stores,
     counter,
-    reader: new KinesisShardReader(kinesis, config.sources, s.maxBytesPerBatch),
+    // Never more per batch than a shard's read limit allows over one interval.
+    reader: new KinesisShardReader(
+      kinesis,
+      config.sources,
+      Math.min(s.maxBytesPerBatch, maxBytesForInterval(job.batchIntervalMs)),
+    ),
     invoker: new LambdaTaskInvoker(lambda, config.functions.worker, taskTimeoutMs),
     settings: {
       maxRecords: s.maxRecordsPerBatch,

@@ -290,17 +290,13 @@ export class StoreProtocol implements ProtocolStores {
       }
     }
   }
-  async putDeadLetters(letters: readonly DeadLetter[]) {
-    await this.#s.deadLetters.put(
-      letters.map((letter, index) => ({
-        timeMs: letter.timeMs,
-        stage: letter.stage === 'map' ? 0 : 1,
-        task: letter.partition,
-        index,
-        letter,
-      })),
-    );
+  async putDeadLetters(
+    where: { timeMs: number; stage: number; task: number },
+    letters: readonly DeadLetter[],
+  ) {
+    await this.#s.deadLetters.put(letters.map((letter, index) => ({ ...where, index, letter })));
   }
+
   async deleteBatchData(timeMs: number) {
     const layout = batchLayout(this.#job, timeMs);
     const shuffles = layout.stages.flatMap((s) =>

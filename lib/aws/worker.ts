@@ -341,7 +341,12 @@ async function applyIntent(
       if (records.length) await stores.putStreamRecords(t, sink.name, records);
     }
   }
-  if (intent.deadLetters.length) await stores.putDeadLetters(intent.deadLetters);
+  if (intent.deadLetters.length) {
+    await stores.putDeadLetters(
+      { timeMs: t, stage: claim.stage, task: claim.task },
+      intent.deadLetters,
+    );
+  }
 }
 
 function safeText(data: Uint8Array): string {
