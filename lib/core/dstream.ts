@@ -13,6 +13,7 @@ import { SparklessError } from './errors.js';
 import type { JobGraph } from './graph.js';
 import type { Json, Key, Pair } from './keys.js';
 import type { Aggregator, ElementStep, OpBody, OpNode, StatefulKind } from './nodes.js';
+import { type JoinKind, joinStep } from './operators/join.js';
 import type { State } from './operators/state.js';
 import type { RDD } from './rdd.js';
 
@@ -598,30 +599,17 @@ export class DStream<T> {
   }
 
   #join<K extends Key, V, W, R>(
-    op: string,
+    kind: JoinKind,
     self: DStream<Pair<K, V>>,
     other: DStream<Pair<K, W>>,
     opts: PartitionOptions | undefined,
-    emit: (k: K, vs: V[], ws: W[], out: unknown[]) => void,
   ): DStream<R> {
-    this.#other(op, other);
-    const grouped = this.#derive<Pair<K, [V[], W[]]>>(
-      op,
-      { kind: 'cogroup', partitions: this.#partitions(op, opts) },
+    this.#other(kind, other);
+    return this.#derive<Pair<K, [V[], W[]]>>(
+      kind,
+      { kind: 'cogroup', partitions: this.#partitions(kind, opts) },
       [self.node, other.node],
-    );
-    return grouped.#derive(op, {
-      kind: 'element',
-      step: {
-        kind: 'flatMap',
-        fn: (r) => {
-          const [k, [vs, ws]] = r as Pair<K, [V[], W[]]>;
-          const out: unknown[] = [];
-          emit(k, vs, ws, out);
-          return out;
-        },
-      },
-    });
+    ).#derive(kind, { kind: 'element', step: joinStep(kind) });
   }
 
   /** Pairs every value of a key in this stream with every value of it in the other. Spark: `join`. */
@@ -630,9 +618,7 @@ export class DStream<T> {
     other: DStream<Pair<K, W>>,
     opts?: PartitionOptions,
   ): DStream<Pair<K, [V, W]>> {
-    return this.#join('join', this, other, opts, (k, vs, ws, out) => {
-      for (const v of vs) for (const w of ws) out.push([k, [v, w]]);
-    });
+    return this.#join('join', this, other, opts);
   }
 
   /** Like join, keeping this stream's keys missing from the other with `null`. Spark: `leftOuterJoin`. */
@@ -641,12 +627,7 @@ export class DStream<T> {
     other: DStream<Pair<K, W>>,
     opts?: PartitionOptions,
   ): DStream<Pair<K, [V, W | null]>> {
-    return this.#join('leftOuterJoin', this, other, opts, (k, vs, ws, out) => {
-      for (const v of vs) {
-        if (ws.length === 0) out.push([k, [v, null]]);
-        for (const w of ws) out.push([k, [v, w]]);
-      }
-    });
+    return this.#join('leftOuterJoin', this, other, opts);
   }
 
   /** Like join, keeping the other stream's keys missing here with `null`. Spark: `rightOuterJoin`. */
@@ -655,12 +636,7 @@ export class DStream<T> {
     other: DStream<Pair<K, W>>,
     opts?: PartitionOptions,
   ): DStream<Pair<K, [V | null, W]>> {
-    return this.#join('rightOuterJoin', this, other, opts, (k, vs, ws, out) => {
-      for (const w of ws) {
-        if (vs.length === 0) out.push([k, [null, w]]);
-        for (const v of vs) out.push([k, [v, w]]);
-      }
-    });
+    return this.#join('rightOuterJoin', this, other, opts);
   }
 
   /** Like join, keeping keys of either side with `null` for the missing one. Spark: `fullOuterJoin`. */
@@ -669,11 +645,7 @@ export class DStream<T> {
     other: DStream<Pair<K, W>>,
     opts?: PartitionOptions,
   ): DStream<Pair<K, [V | null, W | null]>> {
-    return this.#join('fullOuterJoin', this, other, opts, (k, vs, ws, out) => {
-      if (vs.length === 0) for (const w of ws) out.push([k, [null, w]]);
-      else if (ws.length === 0) for (const v of vs) out.push([k, [v, null]]);
-      else for (const v of vs) for (const w of ws) out.push([k, [v, w]]);
-    });
+    return this.#join('fullOuterJoin', this, other, opts);
   }
 
   /**

@@ -10,6 +10,7 @@ import { SparklessError } from './errors.js';
 import type { Key, Pair } from './keys.js';
 import { encodeValue } from './keys.js';
 import type { Aggregator, ElementStep, RddNode, ShuffleSpec } from './nodes.js';
+import { type JoinKind, joinStep } from './operators/join.js';
 
 /** What an RDD needs from the batch it belongs to. */
 export interface RddScope {
@@ -195,21 +196,12 @@ export class RDD<T> {
   }
 
   #join<K extends Key, V, W, R>(
-    label: string,
+    kind: JoinKind,
     other: RDD<Pair<K, W>>,
     partitions: number | undefined,
-    emit: (k: K, vs: V[], ws: W[], out: unknown[]) => void,
   ): RDD<R> {
     const grouped = (this as unknown as RDD<Pair<K, V>>).cogroup(other, partitions);
-    return grouped.#element<R>(label, {
-      kind: 'flatMap',
-      fn: (r) => {
-        const [k, [vs, ws]] = r as Pair<K, [V[], W[]]>;
-        const out: unknown[] = [];
-        emit(k, vs, ws, out);
-        return out;
-      },
-    });
+    return grouped.#element<R>(kind, joinStep(kind));
   }
 
   /** Pairs every value of a key here with every value of it in the other. */
@@ -218,9 +210,7 @@ export class RDD<T> {
     other: RDD<Pair<K, W>>,
     partitions?: number,
   ): RDD<Pair<K, [V, W]>> {
-    return this.#join('join', other, partitions, (k, vs: V[], ws: W[], out) => {
-      for (const v of vs) for (const w of ws) out.push([k, [v, w]]);
-    });
+    return this.#join('join', other, partitions);
   }
 
   /** Like join, keeping keys missing from the other with `null`. */
@@ -229,12 +219,7 @@ export class RDD<T> {
     other: RDD<Pair<K, W>>,
     partitions?: number,
   ): RDD<Pair<K, [V, W | null]>> {
-    return this.#join('leftOuterJoin', other, partitions, (k, vs: V[], ws: W[], out) => {
-      for (const v of vs) {
-        if (ws.length === 0) out.push([k, [v, null]]);
-        for (const w of ws) out.push([k, [v, w]]);
-      }
-    });
+    return this.#join('leftOuterJoin', other, partitions);
   }
 
   /** Like join, keeping the other's keys missing here with `null`. */
@@ -243,12 +228,7 @@ export class RDD<T> {
     other: RDD<Pair<K, W>>,
     partitions?: number,
   ): RDD<Pair<K, [V | null, W]>> {
-    return this.#join('rightOuterJoin', other, partitions, (k, vs: V[], ws: W[], out) => {
-      for (const w of ws) {
-        if (vs.length === 0) out.push([k, [null, w]]);
-        for (const v of vs) out.push([k, [v, w]]);
-      }
-    });
+    return this.#join('rightOuterJoin', other, partitions);
   }
 
   /** Like join, keeping keys of either side with `null` for the missing one. */
@@ -257,11 +237,7 @@ export class RDD<T> {
     other: RDD<Pair<K, W>>,
     partitions?: number,
   ): RDD<Pair<K, [V | null, W | null]>> {
-    return this.#join('fullOuterJoin', other, partitions, (k, vs: V[], ws: W[], out) => {
-      if (vs.length === 0) for (const w of ws) out.push([k, [null, w]]);
-      else if (ws.length === 0) for (const v of vs) out.push([k, [v, null]]);
-      else for (const v of vs) for (const w of ws) out.push([k, [v, w]]);
-    });
+    return this.#join('fullOuterJoin', other, partitions);
   }
 
   /** The distinct records, compared as JSON values (object keys in any order). */
