@@ -73,8 +73,15 @@ export class KinesisShardReader implements ShardReader {
         bytes: slice.bytes,
         ...(slice.capped ? { capped: slice.capped } : {}),
         ...(slice.trimmedGap ? { trimmedGap: slice.trimmedGap } : {}),
-        next: slice.next,
+        // Only a start that is not "after endSequence" (the trim horizon after a gap, a start
+        // time still carried): plans then say `after`, the position of the last record read.
+        ...(afterEnd(slice.next, slice.endSequence) ? {} : { next: slice.next }),
       },
     };
   }
+}
+
+/** Whether `next` is just after `endSequence`, which a plan says as `after`. */
+function afterEnd(next: ResolvedPosition, endSequence: string | undefined): boolean {
+  return 'afterSequence' in next && next.afterSequence === endSequence;
 }
