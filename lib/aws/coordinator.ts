@@ -56,6 +56,14 @@ export interface CoordinatorSettings {
   readonly maxTaskAttempts: number;
   /** How many recent batches keep their blocks and intents for inspection. */
   readonly batchesKept: number;
+  /** How long plans, claims and commits are kept after their batch. @default 24 hours */
+  readonly controlRetentionMs?: number;
+  /**
+   * How long a worker invocation can run at most (Lambda's timeout): a tombstone is kept at
+   * least this long, so that no late attempt of an older batch can bring its key back.
+   * @default 15 minutes
+   */
+  readonly maxTaskMs?: number;
 }
 
 /** What a coordinator needs. */
@@ -410,6 +418,12 @@ export async function runBatch(
   ctx.log(JSON.stringify(emf(job.name, t, metrics)));
   const old = t - settings.batchesKept * job.batchIntervalMs;
   if (old > 0) await stores.deleteBatchData(old);
+  if ((t / job.batchIntervalMs) % Math.max(1, settings.batchesKept) === 0) {
+    // Every few batches: tombstones no late attempt can need, and old control items.
+    const tombstonesUpTo = Math.min(old, ctx.now() - (settings.maxTaskMs ?? 15 * 60_000));
+    const controlUpTo = t - (settings.controlRetentionMs ?? 24 * 3_600_000);
+    if (tombstonesUpTo > 0) await stores.housekeep(tombstonesUpTo, controlUpTo);
+  }
   return commit;
 }
 

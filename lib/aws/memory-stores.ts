@@ -288,6 +288,15 @@ export class MemoryProtocolStores implements ProtocolStores {
     });
   }
 
+  async housekeep(tombstonesUpTo: number, controlUpTo: number) {
+    this.#count('housekeep');
+    for (const items of this.state.values()) {
+      for (const [k, e] of [...items]) if (e.value === null && e.v <= tombstonesUpTo) items.delete(k);
+    }
+    for (const t of [...this.plans.keys()]) if (t <= controlUpTo) this.plans.delete(t);
+    for (const t of [...this.commits.keys()]) if (t <= controlUpTo) this.commits.delete(t);
+    for (const [k, c] of [...this.claims]) if (c.timeMs <= controlUpTo) this.claims.delete(k);
+  }
   async deleteBatchData(timeMs: number) {
     for (const k of [...this.blocks.keys()])
       if (Number(k.split('/')[0]) <= timeMs) this.blocks.delete(k);

@@ -260,6 +260,12 @@ export interface ProtocolStores {
   ): Promise<void>;
   /** Deletes what no batch needs any more: blocks and intents of batches at or before `timeMs`. */
   deleteBatchData(timeMs: number): Promise<void>;
+  /**
+   * Housekeeping that is not needed every batch: deletes the tombstones of state removed by
+   * batches at or before `tombstonesUpTo`, and plans, claims and commits of batches at or before
+   * `controlUpTo`.
+   */
+  housekeep(tombstonesUpTo: number, controlUpTo: number): Promise<void>;
 }
 
 /** A raw source record of a slice. */

@@ -97,6 +97,7 @@ export async function runtimeFromEnv(
       leaseTtlMs: Math.max(60_000, 10 * job.batchIntervalMs),
       maxTaskAttempts: 3,
       batchesKept: s.intentsKept,
+      controlRetentionMs: s.controlRetentionMs,
     },
     handOver: async () => {
       await lambda.send(

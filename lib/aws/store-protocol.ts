@@ -297,6 +297,14 @@ export class StoreProtocol implements ProtocolStores {
     await this.#s.deadLetters.put(letters.map((letter, index) => ({ ...where, index, letter })));
   }
 
+  async housekeep(tombstonesUpTo: number, controlUpTo: number) {
+    for (const spec of this.#job.plan.stateful) {
+      if (spec.kind === 'window') continue; // windows keep panes, not keyed state
+      for (let p = 0; p < spec.partitions; p++) await this.#s.state.purgeTombstones(spec.name, p, tombstonesUpTo);
+    }
+    // A bounded number per call, so that a long backlog is worked off over several calls.
+    if (controlUpTo > 0) await this.#s.control.deleteUpTo(controlUpTo, 25);
+  }
   async deleteBatchData(timeMs: number) {
     const layout = batchLayout(this.#job, timeMs);
     const shuffles = layout.stages.flatMap((s) =>
