@@ -309,6 +309,11 @@ export async function runBatch(
               task,
               ...(stage.source !== undefined ? { maxRecords } : {}),
               ...(poison ? { deadLetterFirst: true } : {}),
+              // A later stage's task fails on a user function's error until its last attempts,
+              // which dead-letter the failing keys instead (DESIGN: bad input).
+              ...(stage.source === undefined && attempt >= settings.maxTaskAttempts
+                ? { deadLetterFailures: true }
+                : {}),
             });
           } catch (e) {
             taskErrors++;

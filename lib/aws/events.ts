@@ -16,6 +16,11 @@ export interface TaskEvent {
   readonly maxRecords?: number;
   /** For a map task that failed at one record: dead-letter that record instead of running it. */
   readonly deadLetterFirst?: boolean;
+  /**
+   * For a later stage's task: dead-letter the keys a user function fails on instead of failing
+   * the task (its last attempts; earlier ones fail and are retried).
+   */
+  readonly deadLetterFailures?: boolean;
   /** When the coordinator stops waiting, epoch milliseconds. */
   readonly deadlineMs?: number;
 }
@@ -62,8 +67,9 @@ export function parseTaskEvent(event: unknown, job: string): TaskEvent {
   wholeAtLeast(h, e, 'task', 0);
   wholeAtLeast(h, e, 'maxRecords', 1, true);
   wholeAtLeast(h, e, 'deadlineMs', 0, true);
-  if (e.deadLetterFirst !== undefined && typeof e.deadLetterFirst !== 'boolean') {
-    fail(h, "'deadLetterFirst' must be a boolean", e.deadLetterFirst);
+  for (const flag of ['deadLetterFirst', 'deadLetterFailures'] as const) {
+    if (e[flag] !== undefined && typeof e[flag] !== 'boolean')
+      fail(h, `'${flag}' must be a boolean`, e[flag]);
   }
   return e as unknown as TaskEvent;
 }

@@ -206,7 +206,9 @@ export async function runWorkerTask(ctx: WorkerContext, event: TaskEvent): Promi
     },
   };
   const result = await runTask(layout.dag, stage, event.task, io, {
-    onRecordError: 'deadLetter',
+    // Map tasks dead-letter a failing record at once; later stages fail the task on a user
+    // function's error until the coordinator's last attempts.
+    onRecordError: stage.kind === 'map' || event.deadLetterFailures ? 'deadLetter' : 'throw',
     snapshotted: layout.snapshotted,
   });
   // A map task's failed records came from its shard; those that failed while a source record

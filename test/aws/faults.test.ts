@@ -682,6 +682,17 @@ describe('poison records', () => {
         ['map', ['worse', -3], T0 + 4 * B],
       ].sort(),
     );
+    // The reduce task failed on its first attempts and dead-lettered the key only on its last
+    // ones (DESIGN: fails the task, is retried, and after the retries dead-letters the key).
+    const reduceStage = w.invocations.find(
+      (i) => i.event.timeMs === T0 + 2 * B && i.event.stage > 0 && i.error !== undefined,
+    )?.event.stage;
+    expect(reduceStage).toBeDefined();
+    const attempts = w.invocations.filter(
+      (i) =>
+        i.event.timeMs === T0 + 2 * B && i.event.stage === reduceStage && i.error !== undefined,
+    );
+    expect(attempts.length).toBe(w.settings.maxTaskAttempts - 1);
     // The sums of those batches go on without the key.
     const sums = w.observer.latest('sums');
     expect(sums.get(T0 + 2 * B)!.some((r) => (r as [string])[0] === 'bad')).toBe(false);
