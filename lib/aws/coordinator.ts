@@ -26,6 +26,7 @@ import type {
   BatchCommit,
   BatchMetrics,
   BatchPlan,
+  Intent,
   ProtocolStores,
   ShardReader,
   ShardTask,
@@ -344,16 +345,33 @@ export async function runBatch(
     });
   }
 
-  // The driver's outputs: print and foreachRDD, over the records the tasks computed.
+  // The driver's outputs: print and foreachRDD, over the records the tasks computed. Sinks were
+  // written by their tasks; their counts come with the claims. Each intent is read once.
   const recordsOut: Record<string, number> = {};
+  const intents = new Map<string, Promise<Intent>>();
+  const intentOf = (claim: TaskClaim) => {
+    const k = `${claim.stage}/${claim.task}`;
+    let i = intents.get(k);
+    if (!i) {
+      i = stores.getIntent(t, claim.stage, claim.task, claim.attempt);
+      intents.set(k, i);
+    }
+    return i;
+  };
   for (const out of layout.dag.outputs) {
+    if (out.action.kind === 'sink' || out.action.kind === 'collect') {
+      recordsOut[out.op.id] = [...claimsByStage.values()]
+        .flat()
+        .reduce((n, c) => n + (c.recordsOut?.[out.op.id] ?? 0), 0);
+      continue;
+    }
     const parts: Array<Part & { order: number }> = [];
     let order = 0;
     for (const stage of layout.stages) {
       if (!stage.outputs.some((o) => o.op === out.op)) continue;
       for (const claim of (claimsByStage.get(stage.id) ?? []).sort((a, b) => a.task - b.task)) {
         if (!claim.intent) continue;
-        const intent = await stores.getIntent(t, claim.stage, claim.task, claim.attempt);
+        const intent = await intentOf(claim);
         for (const p of intent.outputs[out.op.id] ?? []) parts.push({ ...p, order: order++ });
       }
     }

@@ -89,6 +89,8 @@ export interface TaskClaim {
   readonly slice?: SliceSummary;
   readonly deadLettered: number;
   readonly durationMs: number;
+  /** Records each output operator of the task's stage received from it, by operator id. */
+  readonly recordsOut?: Readonly<Record<string, number>>;
   /** Keys added minus keys removed, per stateful operator (state name). */
   readonly stateKeyDelta?: Readonly<Record<string, number>>;
   /** DynamoDB requests the task made and the capacity units they consumed. */

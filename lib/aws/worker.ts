@@ -270,6 +270,12 @@ export async function runWorkerTask(ctx: WorkerContext, event: TaskEvent): Promi
     ...(slice ? { slice } : {}),
     deadLettered: deadLetters.length,
     durationMs: ctx.now() - started,
+    recordsOut: Object.fromEntries(
+      [...result.outputs].map(([opId, parts]) => [
+        opId,
+        parts.reduce((n, p) => n + p.records.length, 0),
+      ]),
+    ),
     ...stateKeyDelta(keyed),
     ...(ctx.counter && before
       ? {
