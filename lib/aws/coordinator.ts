@@ -427,7 +427,7 @@ export async function runBatch(
     deadLettered: all.reduce((n, c) => n + c.deadLettered, 0),
     taskErrors,
     taskRetries,
-    recordsLostToRetention: slices.filter((s) => s.slice?.trimmedGap).length,
+    retentionGaps: slices.filter((s) => s.slice?.trimmedGap).length,
     keysInState: await keysInState(ctx, t, all, previousCommit),
     dynamoRequests:
       all.reduce((n, c) => n + (c.requests?.count ?? 0), 0) +
@@ -486,6 +486,7 @@ export function emf(jobName: string, timeMs: number, m: BatchMetrics): Record<st
       value: Math.max(0, ...m.shards.map((s) => s.millisBehindLatest)),
       unit: 'Milliseconds',
     },
+    RetentionGaps: { value: m.retentionGaps, unit: 'Count' },
     DynamoDBRequests: { value: m.dynamoRequests, unit: 'Count' },
     ConsumedCapacityUnits: { value: m.consumedCapacityUnits, unit: 'Count' },
   };

@@ -150,7 +150,11 @@ export interface BatchMetrics {
   readonly deadLettered: number;
   readonly taskErrors: number;
   readonly taskRetries: number;
-  readonly recordsLostToRetention: number;
+  /**
+   * Shards whose slice resumed past records already trimmed by retention (Kinesis does not say
+   * how many records were lost; the gap's positions are in the map task's claim).
+   */
+  readonly retentionGaps: number;
   /** Keys held per stateful operator (state name) after the batch. */
   readonly keysInState: Readonly<Record<string, number>>;
   /** DynamoDB requests of the batch (tasks and coordinator) and the capacity units consumed. */
