@@ -12,11 +12,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cost } from './aws/cost.js';
+import { throughput } from './aws/throughput.js';
 import { window } from './core/window.js';
 import { wordcount } from './core/wordcount.js';
 import { type Check, fmtMs, formatTable, now, type Suite, type SuiteResult } from './harness.js';
 
-const SUITES: readonly Suite[] = [wordcount, window];
+const SUITES: readonly Suite[] = [wordcount, window, cost, throughput];
 
 const id = (s: Suite) => `${s.group}/${s.name}`;
 
