@@ -393,7 +393,14 @@ function decode(
       shardId,
     };
     const before = deadLetters.length;
-    const v = guard.call(`source '${source}'`, safeText(r.data), () => spec.decode(r.data, meta));
+    // The subject's text is made only for a record that fails to decode.
+    let v: unknown;
+    try {
+      v = spec.decode(r.data, meta);
+    } catch (e) {
+      guard.fail(`source '${source}'`, safeText(r.data), e);
+      v = SKIPPED;
+    }
     if (v === SKIPPED) {
       const d = deadLetters[before]!;
       deadLetters[before] = { ...d, shardId, sequenceNumber: r.sequenceNumber };

@@ -4,8 +4,30 @@
 import { SparklessError } from './errors.js';
 import type { RecordMeta } from './nodes.js';
 
+/** The platform's UTF-8 decoder, where there is one (lib/core does not assume a platform). */
+interface PlatformDecoder {
+  decode(bytes: Uint8Array): string;
+}
+const platform = (
+  globalThis as { TextDecoder?: new (label: string, opts: { fatal: boolean }) => PlatformDecoder }
+).TextDecoder;
+const fast: PlatformDecoder | undefined = platform
+  ? new platform('utf-8', { fatal: true })
+  : undefined;
+
 /** Decodes UTF-8 bytes; throws on malformed input, so the record goes to the dead-letter store. */
 export function decodeUtf8(bytes: Uint8Array): string {
+  if (fast) {
+    try {
+      return fast.decode(bytes);
+    } catch {
+      // Fall through: the decoder below says where the input is malformed.
+    }
+  }
+  return decodeUtf8Slow(bytes);
+}
+
+function decodeUtf8Slow(bytes: Uint8Array): string {
   let out = '';
   let chunk: number[] = [];
   for (let i = 0; i < bytes.length; ) {

@@ -169,16 +169,23 @@ export function reduceWindowStep(
 }
 
 /**
- * What a window step at `timeMs` reads: the partials of the pane it closes, and the panes of the
- * window (without an inverse) or only those entering and leaving it (with one).
+ * What a window step at `timeMs` reads from storage: the partials of earlier batches of the pane
+ * it closes, and the panes of the window (without an inverse) or only those entering and leaving
+ * it (with one) — but never this batch's own partial or the pane it closes, which the step
+ * computes itself and which cannot be stored yet (they are written from its claimed intent).
  */
 export function paneNeeds(
   spec: StatefulSpec,
   inverse: boolean,
   timeMs: number,
 ): { partials?: readonly [number, number]; panes: number[] } {
-  const { windowMs, slideMs, paneMs } = paneGeometry(spec);
+  const { windowMs, slideMs, paneMs, inputSlideMs } = {
+    ...paneGeometry(spec),
+    inputSlideMs: spec.inputSlideMs ?? 1,
+  };
   const closes = timeMs % paneMs === 0;
+  // Earlier batches of the closing pane: (timeMs - paneMs, timeMs - inputSlideMs].
+  const earlier = paneMs > inputSlideMs;
   let panes: number[] = [];
   if (timeMs % slideMs === 0) {
     panes = inverse
@@ -188,5 +195,8 @@ export function paneNeeds(
         ]
       : paneEnds(timeMs - windowMs, timeMs, paneMs);
   }
-  return closes ? { partials: [timeMs - paneMs, timeMs], panes } : { panes };
+  panes = panes.filter((end) => end !== timeMs);
+  return closes && earlier
+    ? { partials: [timeMs - paneMs, timeMs - inputSlideMs], panes }
+    : { panes };
 }
