@@ -291,7 +291,8 @@ export class MemoryProtocolStores implements ProtocolStores {
   async housekeep(tombstonesUpTo: number, controlUpTo: number) {
     this.#count('housekeep');
     for (const items of this.state.values()) {
-      for (const [k, e] of [...items]) if (e.value === null && e.v <= tombstonesUpTo) items.delete(k);
+      for (const [k, e] of [...items])
+        if (e.value === null && e.v <= tombstonesUpTo) items.delete(k);
     }
     for (const t of [...this.plans.keys()]) if (t <= controlUpTo) this.plans.delete(t);
     for (const t of [...this.commits.keys()]) if (t <= controlUpTo) this.commits.delete(t);

@@ -300,7 +300,8 @@ export class StoreProtocol implements ProtocolStores {
   async housekeep(tombstonesUpTo: number, controlUpTo: number) {
     for (const spec of this.#job.plan.stateful) {
       if (spec.kind === 'window') continue; // windows keep panes, not keyed state
-      for (let p = 0; p < spec.partitions; p++) await this.#s.state.purgeTombstones(spec.name, p, tombstonesUpTo);
+      for (let p = 0; p < spec.partitions; p++)
+        await this.#s.state.purgeTombstones(spec.name, p, tombstonesUpTo);
     }
     // A bounded number per call, so that a long backlog is worked off over several calls.
     if (controlUpTo > 0) await this.#s.control.deleteUpTo(controlUpTo, 25);
