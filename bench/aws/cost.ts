@@ -29,7 +29,7 @@
  * Shape checks (DESIGN: cost shape): block writes flat in records; state writes ~ keys touched;
  * pane reads flat in window length.
  */
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+
 import { encodeKey, encodeUtf8, type Job, job, pair, seconds, utf8 } from 'sparkless';
 import { dynamoClient } from '../../lib/aws/clients.js';
 import {
@@ -48,8 +48,8 @@ import {
   DynamoStateStore,
 } from '../../lib/aws/stores/dynamo.js';
 import { runWorkerTask, type WorkerContext } from '../../lib/aws/worker.js';
-import { TABLE_SCHEMAS, type TableKind } from '../../lib/contract/tables.js';
 import { type LocalCloud, startLocalCloud } from '../../lib/local/index.js';
+import { createTable } from '../../lib/local/tables.js';
 import { type Check, fmt, fmtMs, now, type Suite, type Table } from '../harness.js';
 import { MemoryShards } from './shards.js';
 
@@ -313,22 +313,6 @@ interface Env {
   readonly tables: Readonly<Record<'control' | 'data' | 'state' | 'deadLetters', string>>;
 }
 
-async function createTable(name: string, kind: TableKind): Promise<void> {
-  const schema = TABLE_SCHEMAS[kind];
-  const keys = [schema.partitionKey, ...(schema.sortKey ? [schema.sortKey] : [])];
-  await dynamoClient().send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: keys.map((k) => ({ AttributeName: k.name, AttributeType: k.type })),
-      KeySchema: keys.map((k, i) => ({
-        AttributeName: k.name,
-        KeyType: i === 0 ? 'HASH' : 'RANGE',
-      })),
-    }),
-  );
-}
-
 const settings: CoordinatorSettings = {
   maxRecords: 100_000,
   startPosition: { kind: 'trimHorizon' },
@@ -343,7 +327,7 @@ async function runConfig(env: Env, c: Config, log: (line: string) => void): Prom
   const jobName = `bench-${id}`;
   const j = makeJob(jobName, c);
   const resultsTable = `bench-${id}-out`;
-  await createTable(resultsTable, 'results');
+  await createTable(dynamoClient(), resultsTable, 'results');
   const client = dynamoClient();
   const counter = new RequestCounter();
   const options = { client, job: jobName, counter };
@@ -603,10 +587,10 @@ export const cost: Suite = {
           deadLetters: 'bench-dead',
         },
       };
-      await createTable(env.tables.control, 'control');
-      await createTable(env.tables.data, 'data');
-      await createTable(env.tables.state, 'state');
-      await createTable(env.tables.deadLetters, 'deadLetters');
+      await createTable(dynamoClient(), env.tables.control, 'control');
+      await createTable(dynamoClient(), env.tables.data, 'data');
+      await createTable(dynamoClient(), env.tables.state, 'state');
+      await createTable(dynamoClient(), env.tables.deadLetters, 'deadLetters');
 
       const results = new Map<string, Measured>();
       const configs = DIMENSIONS.flatMap((d) => d.configs.map((x) => x.config));

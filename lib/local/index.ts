@@ -26,3 +26,4 @@ export type {
 export { LambdaService, LambdaServiceError, parseFunctionName } from './lambda.js';
 export type { Router, RouterOptions, RouterTargets } from './router.js';
 export { startRouter } from './router.js';
+export { createTable } from './tables.js';

@@ -4,8 +4,8 @@
  * through the standard endpoint variables only. The results are checked against the in-memory
  * executor run over the records each committed batch read.
  */
+
 import { fileURLToPath } from 'node:url';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -18,8 +18,8 @@ import { KinesisShardReader } from '../../lib/aws/kinesis-reader.js';
 import type { BatchCommit, BatchPlan, TaskClaim } from '../../lib/aws/protocol.js';
 import { DynamoControlStore, DynamoResultsStore, readState } from '../../lib/aws/stores/dynamo.js';
 import { runtimeEnv } from '../../lib/contract/env.js';
-import { TABLE_SCHEMAS } from '../../lib/contract/tables.js';
 import { type LocalCloud, startLocalCloud } from '../../lib/local/index.js';
+import { createTable } from '../../lib/local/tables.js';
 import wordcount from './fixtures/wordcount.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -34,31 +34,15 @@ const tables = {
 };
 const resultsTable = 'wc-totals';
 
-async function createTable(name: string, kind: keyof typeof TABLE_SCHEMAS) {
-  const schema = TABLE_SCHEMAS[kind];
-  const keys = [schema.partitionKey, ...(schema.sortKey ? [schema.sortKey] : [])];
-  await dynamoClient().send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: keys.map((k) => ({ AttributeName: k.name, AttributeType: k.type })),
-      KeySchema: keys.map((k, i) => ({
-        AttributeName: k.name,
-        KeyType: i === 0 ? 'HASH' : 'RANGE',
-      })),
-    }),
-  );
-}
-
 beforeAll(async () => {
   cloud = await startLocalCloud();
   delete process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
   Object.assign(process.env, cloud.env());
-  await createTable(tables.control, 'control');
-  await createTable(tables.data, 'data');
-  await createTable(tables.state, 'state');
-  await createTable(tables.deadLetters, 'deadLetters');
-  await createTable(resultsTable, 'results');
+  await createTable(dynamoClient(), tables.control, 'control');
+  await createTable(dynamoClient(), tables.data, 'data');
+  await createTable(dynamoClient(), tables.state, 'state');
+  await createTable(dynamoClient(), tables.deadLetters, 'deadLetters');
+  await createTable(dynamoClient(), resultsTable, 'results');
   const kinesis = kinesisClient();
   await kinesis.send(new CreateStreamCommand({ StreamName: 'wc-lines', ShardCount: 2 }));
   for (;;) {

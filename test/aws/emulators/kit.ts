@@ -15,7 +15,7 @@
  *   number), as receiver.test.ts does. So batches cut where the test says, every run alike,
  *   without waiting for real time to pass.
  */
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -44,8 +44,9 @@ import {
 } from '../../../lib/aws/stores/dynamo.js';
 import { batchLayout } from '../../../lib/aws/worker.js';
 import type { SinkTarget } from '../../../lib/contract/env.js';
-import { dataKeys, TABLE_SCHEMAS, type TableKind } from '../../../lib/contract/tables.js';
+import { dataKeys } from '../../../lib/contract/tables.js';
 import { type LocalCloud, startLocalCloud } from '../../../lib/local/index.js';
+import { createTable } from '../../../lib/local/tables.js';
 import { B, type JobFactory, random, type ShardKit, type StoreKit, T0, World } from '../harness.js';
 
 // ---- the local cloud of a test file --------------------------------------------------------------
@@ -75,22 +76,6 @@ export function useLocalCloud(): () => LocalCloud {
 let worlds = 0;
 
 // ---- DynamoDB ---------------------------------------------------------------------------------
-
-async function createTable(name: string, kind: TableKind): Promise<void> {
-  const schema = TABLE_SCHEMAS[kind];
-  const keys = [schema.partitionKey, ...(schema.sortKey ? [schema.sortKey] : [])];
-  await dynamoClient().send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: keys.map((k) => ({ AttributeName: k.name, AttributeType: k.type })),
-      KeySchema: keys.map((k, i) => ({
-        AttributeName: k.name,
-        KeyType: i === 0 ? 'HASH' : 'RANGE',
-      })),
-    }),
-  );
-}
 
 /** The latest time a padded key can hold, for reading every dead letter. */
 const ALL_TIME = 10 ** 15 - 1;
@@ -132,14 +117,14 @@ export class DynamoKit implements StoreKit {
   /** Creates the job's tables and sink streams, and the stores over them. */
   async bind(job: Job): Promise<void> {
     this.#job = job;
-    await createTable(this.tables.control, 'control');
-    await createTable(this.tables.data, 'data');
-    await createTable(this.tables.state, 'state');
-    await createTable(this.tables.deadLetters, 'deadLetters');
+    await createTable(dynamoClient(), this.tables.control, 'control');
+    await createTable(dynamoClient(), this.tables.data, 'data');
+    await createTable(dynamoClient(), this.tables.state, 'state');
+    await createTable(dynamoClient(), this.tables.deadLetters, 'deadLetters');
     for (const sink of job.graph.sinks.values()) {
       if (sink.kind === 'table') {
         const table = `${this.#prefix}-table-${sink.name}`;
-        await createTable(table, 'results');
+        await createTable(dynamoClient(), table, 'results');
         this.sinks[sink.name] = { kind: 'table', table };
       } else {
         const stream = `${this.#prefix}-sink-${sink.name}`;
