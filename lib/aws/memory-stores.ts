@@ -44,6 +44,8 @@ export class MemoryProtocolStores implements ProtocolStores {
     string,
     Map<string, { key: unknown; value: unknown; timeMs: number }>
   >();
+  /** The writer order of each stored result, by sink and key. */
+  readonly #resultOrders = new Map<string, number>();
   readonly streams = new Map<
     string,
     Array<{ timeMs: number; stage: number; partition: number; index: number; record: unknown }>
@@ -259,14 +261,18 @@ export class MemoryProtocolStores implements ProtocolStores {
     timeMs: number,
     sink: string,
     entries: ReadonlyArray<{ key: unknown; value: unknown }>,
+    order: number,
   ) {
     const table = getOrCreate(this.results, sink, () => new Map());
     for (const e of entries) {
       this.#count('writeResult');
       const enc = encodeKey(e.key, `saveToTable '${sink}'`);
       const cur = table.get(enc);
-      if (cur && cur.timeMs >= timeMs) continue; // written by this batch or a later one
+      // Written by a later batch, or by a later writer of this batch.
+      const curOrder = this.#resultOrders.get(`${sink}\u0000${enc}`) ?? -1;
+      if (cur && (cur.timeMs > timeMs || (cur.timeMs === timeMs && curOrder >= order))) continue;
       table.set(enc, { key: clone(e.key), value: clone(e.value), timeMs });
+      this.#resultOrders.set(`${sink}\u0000${enc}`, order);
     }
   }
   async putStreamRecords(

@@ -242,11 +242,15 @@ export interface ProtocolStores {
     partition: number,
     changes: PaneChanges,
   ): Promise<void>;
-  /** Writes the latest value of each key to a results sink, unless a newer batch wrote it. */
+  /**
+   * Writes the latest value of each key to a results sink, unless a newer batch wrote it, or a
+   * writer later in the same batch (a higher `order`: stage, then task) did.
+   */
   applyResults(
     timeMs: number,
     sink: string,
     entries: ReadonlyArray<{ readonly key: unknown; readonly value: unknown }>,
+    order: number,
   ): Promise<void>;
   /** Sends records to a stream sink (at least once). */
   putStreamRecords(

@@ -217,6 +217,7 @@ export class StoreProtocol implements ProtocolStores {
     timeMs: number,
     sink: string,
     entries: ReadonlyArray<{ key: unknown; value: unknown }>,
+    order: number,
   ) {
     const target = this.#sinks[sink];
     if (target?.kind !== 'table') {
@@ -233,6 +234,7 @@ export class StoreProtocol implements ProtocolStores {
         value: e.value,
       })),
       timeMs,
+      order,
     );
   }
   async putStreamRecords(

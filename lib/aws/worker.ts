@@ -328,8 +328,8 @@ async function applyIntent(
     const sink = ctx.job.graph.sinks.get(o.action.sink)!;
     const parts = intent.outputs[o.op.id] ?? [];
     if (sink.kind === 'table') {
-      // A key's latest value in the task's order: the store keeps the first value a batch writes
-      // to a key, so that applying an intent again changes nothing.
+      // A key's latest value in the task's order; across the batch's tasks, the later writer
+      // (stage, then task) wins, as in the batch's output order, whatever order tasks apply in.
       const latest = new Map<string, { key: unknown; value: unknown }>();
       for (const p of parts) {
         for (const r of p.records) {
@@ -339,7 +339,10 @@ async function applyIntent(
           latest.set(enc, { key, value });
         }
       }
-      if (latest.size) await stores.applyResults(t, sink.name, [...latest.values()]);
+      if (latest.size) {
+        const order = claim.stage * 1_000_000 + claim.task;
+        await stores.applyResults(t, sink.name, [...latest.values()], order);
+      }
     } else {
       // Stage, partition (the task) and index identify a record within its batch, so that readers
       // can drop the repeats a retried task sends.

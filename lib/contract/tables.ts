@@ -129,6 +129,8 @@ export const ATTR = Object.freeze({
   resultKey: 'key',
   resultValue: 'value',
   resultTime: 'timeMs',
+  /** Results: the writer's place within its batch (stage, then task); the later writer wins. */
+  resultOrder: 'o',
   /** Dead letters: the letter as JSON text. */
   letter: 'd',
   ttl: TTL_ATTRIBUTE,

@@ -124,6 +124,17 @@ describe('the protocol gives the oracle’s results batch by batch', () => {
     expect(oracle.exec.tables.get('counts')!.size).toBe(12);
   });
 
+  it('a key written by several map tasks in one batch keeps the value the batch lists last', async () => {
+    // No shuffle: every shard's task writes the key 'last' to the results table; the oracle keeps
+    // the value of the last task in the batch's order, and so must the store, whatever order the
+    // tasks apply in.
+    const f = lineJob('last-writer', (lines) => {
+      lines.map((l) => pair('last', l)).saveToTable('last');
+    });
+    const { oracle } = await differential(f, { records: text(60, 5), batches: 4, seed: 21 });
+    expect(oracle.exec.tables.get('last')!.size).toBe(1);
+  });
+
   it('updateStateByKey with deletions and an initial state', async () => {
     const f = lineJob('running', (lines, o) => {
       lines

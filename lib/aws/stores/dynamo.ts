@@ -1020,6 +1020,7 @@ export class DynamoResultsStore implements ResultsStore {
     table: string,
     entries: readonly ResultEntry[],
     timeMs: number,
+    order = 0,
   ): Promise<ApplyResult> {
     // Checked before any write, so that a batch's results are not written in part.
     for (const entry of entries) checkResultSize(table, entry);
@@ -1032,12 +1033,16 @@ export class DynamoResultsStore implements ResultsStore {
           [ATTR.resultKey]: jsonView(entry.key),
           [ATTR.resultValue]: jsonView(entry.value),
           [ATTR.resultTime]: timeMs,
+          [ATTR.resultOrder]: order,
           ...(isHashedKey(key.pk) ? { [ATTR.fullKey]: entry.encodedKey } : {}),
         },
         {
-          expression: 'attribute_not_exists(#t) OR #t < :t',
-          names: { '#t': ATTR.resultTime },
-          values: { ':t': timeMs },
+          // A newer batch, or a later writer of this batch, keeps its value; the same writer
+          // applying again changes nothing.
+          expression:
+            'attribute_not_exists(#t) OR #t < :t OR (#t = :t AND (attribute_not_exists(#o) OR #o < :o))',
+          names: { '#t': ATTR.resultTime, '#o': ATTR.resultOrder },
+          values: { ':t': timeMs, ':o': order },
         },
       );
       return written;

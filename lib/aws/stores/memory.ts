@@ -519,6 +519,8 @@ function jsonView(value: unknown): unknown {
 /** Results tables, in memory. */
 export class MemoryResultsStore implements ResultsStore {
   readonly #tables = new Map<string, Map<string, StoredResult>>();
+  /** The writer order of each stored result, by table and key. */
+  readonly #orders = new Map<string, number>();
 
   #table(table: string): Map<string, StoredResult> {
     let items = this.#tables.get(table);
@@ -533,18 +535,24 @@ export class MemoryResultsStore implements ResultsStore {
     table: string,
     entries: readonly ResultEntry[],
     timeMs: number,
+    order = 0,
   ): Promise<ApplyResult> {
     const items = this.#table(table);
     let written = 0;
     let skipped = 0;
     for (const entry of entries) checkResultSize(table, entry);
     for (const { encodedKey, key, value } of entries) {
-      const existing = items.get(storedKey(encodedKey));
-      if (existing !== undefined && existing.timeMs >= timeMs) {
+      const existing = this.#orders.get(`${table}\u0000${storedKey(encodedKey)}`);
+      const stored = items.get(storedKey(encodedKey));
+      if (
+        stored !== undefined &&
+        (stored.timeMs > timeMs || (stored.timeMs === timeMs && (existing ?? -1) >= order))
+      ) {
         skipped++;
         continue;
       }
       items.set(storedKey(encodedKey), { key: jsonView(key), value: jsonView(value), timeMs });
+      this.#orders.set(`${table}\u0000${storedKey(encodedKey)}`, order);
       written++;
     }
     return { written, skipped };

@@ -262,7 +262,13 @@ export interface ResultsStore {
    * Writes each entry unless the key holds a result of batch `timeMs` or later: re-applying a
    * batch is a no-op, so the table shows each batch's effect exactly once.
    */
-  apply(table: string, entries: readonly ResultEntry[], timeMs: number): Promise<ApplyResult>;
+  apply(
+    table: string,
+    entries: readonly ResultEntry[],
+    timeMs: number,
+    /** The writer's place within the batch: a later writer of the same batch wins. @default 0 */
+    order?: number,
+  ): Promise<ApplyResult>;
   get(table: string, encodedKey: string): Promise<StoredResult | undefined>;
 }
 
