@@ -33,7 +33,7 @@ import type {
   StartPosition,
   TaskClaim,
 } from './protocol.js';
-import type { RequestCounter } from './stores/counter.js';
+import type { RequestCounter, RequestCounts } from './stores/counter.js';
 import { type BatchLayout, batchLayout } from './worker.js';
 
 /** Runs a task on a worker (a synchronous invocation with a deadline) and returns its claim. */
@@ -261,14 +261,27 @@ export async function planBatch(
 /** The requests of a commit not yet made when its metrics are counted: the commit and the head. */
 const COMMIT_REQUESTS = 2;
 
-/** Runs every stage of a planned batch, the driver's outputs, and the commit. */
-export async function runBatch(
+/** A batch whose map stages ran, waiting for its later stages and its commit. */
+export interface StartedBatch {
+  readonly plan: BatchPlan;
+  readonly layout: BatchLayout;
+  readonly startedMs: number;
+  readonly requestsBefore: RequestCounts | undefined;
+  readonly claimsByStage: Map<number, TaskClaim[]>;
+  readonly stageMetrics: Array<{ stage: number; kind: string; ms: number; taskMs: number[] }>;
+  readonly errors: { taskErrors: number; taskRetries: number };
+}
+
+/**
+ * Runs the map stages of a planned batch (they read only its shards, so they may run while the
+ * previous batch's later stages still do); returns the commit instead when the batch is
+ * committed already.
+ */
+export async function startBatch(
   ctx: CoordinatorContext,
   plan: BatchPlan,
-  epoch: number,
-  previousCommit?: BatchCommit,
-): Promise<BatchCommit> {
-  const { job, stores, settings } = ctx;
+): Promise<StartedBatch | BatchCommit> {
+  const { job, stores } = ctx;
   const t = plan.timeMs;
   const existing = await stores.getCommit(t);
   if (existing) {
@@ -282,13 +295,41 @@ export async function runBatch(
       `coordinator: batch ${t} was planned as ${plan.planHash}, but this job plans it as ${layout.planHash}; the job changed while a batch was in flight — deploy the job that planned it, or reset the job`,
     );
   }
-  const startedMs = ctx.now();
-  const requestsBefore = ctx.counter?.snapshot();
-  const claimsByStage = new Map<number, TaskClaim[]>();
-  const stageMetrics: Array<{ stage: number; kind: string; ms: number; taskMs: number[] }> = [];
-  let taskErrors = 0;
-  let taskRetries = 0;
+  const started: StartedBatch = {
+    plan,
+    layout,
+    startedMs: ctx.now(),
+    requestsBefore: ctx.counter?.snapshot(),
+    claimsByStage: new Map(),
+    stageMetrics: [],
+    errors: { taskErrors: 0, taskRetries: 0 },
+  };
+  await runStages(ctx, started, (s) => s.source !== undefined);
+  return started;
+}
+
+/** Runs every stage of a planned batch, the driver's outputs, and the commit. */
+export async function runBatch(
+  ctx: CoordinatorContext,
+  plan: BatchPlan,
+  epoch: number,
+  previousCommit?: BatchCommit,
+): Promise<BatchCommit> {
+  const started = await startBatch(ctx, plan);
+  return 'metrics' in started ? started : finishBatch(ctx, started, epoch, previousCommit);
+}
+
+/** Runs the stages of a started batch that `which` selects and have not run, in order. */
+async function runStages(
+  ctx: CoordinatorContext,
+  b: StartedBatch,
+  which: (stage: Stage) => boolean,
+): Promise<void> {
+  const { job, settings } = ctx;
+  const { plan, layout, claimsByStage, stageMetrics, errors } = b;
+  const t = plan.timeMs;
   for (const stage of layout.stages) {
+    if (claimsByStage.has(stage.id) || !which(stage)) continue;
     const tasks =
       stage.source !== undefined
         ? (plan.sources[stage.source]?.length ?? 0)
@@ -317,7 +358,7 @@ export async function runBatch(
                 : {}),
             });
           } catch (e) {
-            taskErrors++;
+            errors.taskErrors++;
             const message = e instanceof Error ? e.message : String(e);
             ctx.log(
               `batch ${t} stage ${stage.id} task ${task} attempt ${attempt} failed: ${message}`,
@@ -326,7 +367,7 @@ export async function runBatch(
               throw e;
             if (stage.source === undefined && attempt >= settings.maxTaskAttempts * 4) throw e;
             if (poison) throw e;
-            taskRetries++;
+            errors.taskRetries++;
             if (stage.source !== undefined && attempt >= settings.maxTaskAttempts) {
               if (maxRecords === 1) failedAtOne = true;
               maxRecords = Math.max(1, Math.floor(maxRecords / 2));
@@ -344,6 +385,23 @@ export async function runBatch(
       taskMs: claims.map((c) => c.durationMs),
     });
   }
+}
+
+/**
+ * Runs a started batch's later stages, the driver's outputs and the commit. Its reduce tasks
+ * read state, so the previous batch must be committed first.
+ */
+export async function finishBatch(
+  ctx: CoordinatorContext,
+  b: StartedBatch,
+  epoch: number,
+  previousCommit?: BatchCommit,
+): Promise<BatchCommit> {
+  const { job, stores, settings } = ctx;
+  const { plan, layout, claimsByStage, stageMetrics, startedMs, requestsBefore } = b;
+  const t = plan.timeMs;
+  await runStages(ctx, b, () => true);
+  const { taskErrors, taskRetries } = b.errors;
 
   // The driver's outputs: print and foreachRDD, over the records the tasks computed. Sinks were
   // written by their tasks; their counts come with the claims. Each intent is read once.
