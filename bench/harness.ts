@@ -51,38 +51,8 @@ export function atMost(name: string, value: number, max: number): Check {
 
 // ---- data ------------------------------------------------------------------------------------
 
-/** A small, fast, seeded pseudo-random generator (mulberry32), uniform in [0, 1). */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Picks an index in [0, n) with probability proportional to 1 / (i + 1)^s. */
-export function zipf(rand: () => number, n: number, s = 1.1): () => number {
-  const cdf = new Float64Array(n);
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    total += 1 / (i + 1) ** s;
-    cdf[i] = total;
-  }
-  return () => {
-    const x = rand() * total;
-    let lo = 0;
-    let hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cdf[mid]! < x) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
-}
+// The seeded generators the examples use, so that benchmarks and the demo share one source.
+export { random, zipf } from '../examples/generators.js';
 
 // ---- timing ----------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@
 import type { DeadLetter, Job, Key, RDD } from 'sparkless';
 import { LocalExecutor, type SourceRecord } from 'sparkless/testing';
 import { expect } from 'vitest';
+import { random } from '../../examples/generators.js';
 import {
   type CoordinatorContext,
   type CoordinatorRun,
@@ -473,17 +474,8 @@ export class Coordinator {
 
 // ---- input ------------------------------------------------------------------------------------
 
-/** A small seeded generator (mulberry32), so every run puts the same records. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The examples' seeded generator, so every run puts the same records. */
+export { random };
 
 /**
  * Puts records spread over batches 1..`batches` (read by the batches at T0 + b * B): each goes to
