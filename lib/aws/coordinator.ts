@@ -57,6 +57,12 @@ export interface CoordinatorSettings {
   readonly maxTaskAttempts: number;
   /** How many recent batches keep their blocks and intents for inspection. */
   readonly batchesKept: number;
+  /**
+   * Whether the next batch's map stages may run while this batch's later stages and commit do
+   * (they read only the next batch's shards; its reduce stages still wait for the commit).
+   * @default true
+   */
+  readonly pipeline?: boolean;
   /** How long plans, claims and commits are kept after their batch. @default 24 hours */
   readonly controlRetentionMs?: number;
   /**
@@ -141,23 +147,48 @@ export async function coordinate(
       if (opts.maxBatches !== undefined && committed.length >= opts.maxBatches)
         return { acquired: true, epoch, committed, reason: 'max-batches' };
     }
-    for (;;) {
-      if (opts.maxBatches !== undefined && committed.length >= opts.maxBatches) {
-        reason = 'max-batches';
-        break;
+    // While a batch's later stages and commit run (its tail), the next batch's map stages may
+    // run too: they read only its shards. Its later stages wait for the commit.
+    let tail: Promise<BatchCommit> | undefined;
+    try {
+      for (;;) {
+        if (settings.pipeline === false && tail) {
+          // One batch at a time: the previous batch commits before the next is planned.
+          last = await tail;
+          committed.push(last.timeMs);
+          tail = undefined;
+        }
+        if (opts.maxBatches !== undefined && committed.length + (tail ? 1 : 0) >= opts.maxBatches) {
+          reason = 'max-batches';
+          break;
+        }
+        if (ctx.now() - startedAt + B > settings.runForMs) break;
+        const wait = next + grace - ctx.now();
+        if (wait > 0) await ctx.sleep(wait);
+        if (!(await stores.renewLease(ctx.owner, epoch, ctx.now(), settings.leaseTtlMs))) {
+          reason = 'lease-lost';
+          break;
+        }
+        const plan = await stores.putPlan(await planBatch(ctx, next, epoch, previous));
+        const [before, begun] = await Promise.allSettled([tail, startBatch(ctx, plan)]);
+        tail = undefined;
+        if (before.status === 'rejected') throw before.reason;
+        if (before.value) {
+          last = before.value;
+          committed.push(last.timeMs);
+        }
+        if (begun.status === 'rejected') throw begun.reason;
+        const b = begun.value;
+        tail = 'metrics' in b ? Promise.resolve(b) : finishBatch(ctx, b, epoch, last);
+        previous = plan;
+        next += B;
       }
-      if (ctx.now() - startedAt + B > settings.runForMs) break;
-      const wait = next + grace - ctx.now();
-      if (wait > 0) await ctx.sleep(wait);
-      if (!(await stores.renewLease(ctx.owner, epoch, ctx.now(), settings.leaseTtlMs))) {
-        reason = 'lease-lost';
-        break;
+    } finally {
+      // The batch in flight finishes (or fails) before the coordinator stops.
+      if (tail) {
+        last = await tail;
+        committed.push(last.timeMs);
       }
-      const plan = await stores.putPlan(await planBatch(ctx, next, epoch, previous));
-      last = await runBatch(ctx, plan, epoch, last);
-      committed.push(plan.timeMs);
-      previous = plan;
-      next += B;
     }
   } finally {
     if (reason !== 'lease-lost') await stores.releaseLease(ctx.owner, epoch);

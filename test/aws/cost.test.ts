@@ -33,7 +33,12 @@ async function requestsPerBatch(
   shards = 3,
 ): Promise<{ w: World; perBatch: Map<number, Counts> }> {
   const kit = memoryStores();
-  const w = await makeWorld(factory, { shards: { lines: shards }, makeStores: () => kit });
+  // Batches one after the other, so that the requests between two commits are one batch's.
+  const w = await makeWorld(factory, {
+    shards: { lines: shards },
+    makeStores: () => kit,
+    settings: { pipeline: false },
+  });
   await put(w);
   const reader = new Map<string, number>();
   const countReader: Hook = async (call, next) => {

@@ -133,6 +133,8 @@ async function putBatch(e: EmulatorWorld, b: number, perShard: number, keys: rea
 
 const keys = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `k${from + i}`);
 
+// Batches run one after the other here (pipeline: false), so that the requests between two
+// commits are one batch's.
 describe('cost shape on DynamoDB', () => {
   it('map-stage block writes do not grow with records: 9 and 900 records of 3 keys cost the same', async () => {
     const f = lineJob('blocks', (lines, o) =>
@@ -141,7 +143,7 @@ describe('cost shape on DynamoDB', () => {
         .reduceByKey(add)
         .foreachRDD(o.foreach('counts')),
     );
-    const e = await emulatorWorld(f, { shards: { lines: 3 } });
+    const e = await emulatorWorld(f, { shards: { lines: 3 }, settings: { pipeline: false } });
     await putBatch(e, 2, 3, ['a', 'b', 'c']);
     await putBatch(e, 4, 300, ['a', 'b', 'c']);
     const { perBatch, calls, units } = await measure(e, 6);
@@ -181,7 +183,7 @@ describe('cost shape on DynamoDB', () => {
       seen.saveToTable('seen');
       seen.foreachRDD(o.foreach('seen'));
     });
-    const e = await emulatorWorld(f, { shards: { lines: 2 } });
+    const e = await emulatorWorld(f, { shards: { lines: 2 }, settings: { pipeline: false } });
     await putBatch(e, 1, 20, keys(40));
     await putBatch(e, 3, 5, keys(5));
     // 5 of these keys are old, 15 new: 20 touched.
@@ -227,7 +229,10 @@ describe('cost shape on DynamoDB', () => {
           .foreachRDD(o.foreach('window')),
       );
     const paneReads = async (windowS: number, inverse: boolean) => {
-      const e = await emulatorWorld(windowed(windowS, inverse), { shards: { lines: 1 } });
+      const e = await emulatorWorld(windowed(windowS, inverse), {
+        shards: { lines: 1 },
+        settings: { pipeline: false },
+      });
       for (let b = 1; b <= 6; b++) await putBatch(e, b, 5, ['a', 'b', 'c', 'd', 'e']);
       const { calls } = await measure(e, 7);
       await expectSameAsOracle(e.w, { batches: 7 });
@@ -248,7 +253,7 @@ describe('cost shape on DynamoDB', () => {
       upper.saveToStream('upper');
       upper.foreachRDD(o.foreach('upper'));
     });
-    const e = await emulatorWorld(f, { shards: { lines: 3 } });
+    const e = await emulatorWorld(f, { shards: { lines: 3 }, settings: { pipeline: false } });
     await putBatch(e, 2, 10, ['a', 'b']);
     await putBatch(e, 3, 10, ['c']);
     const { perBatch, reader, calls, coordinator } = await measure(e, 10);
