@@ -1,0 +1,95 @@
+/**
+ * The handlers reject a malformed event with an error naming what is wrong and what was expected.
+ */
+import { SparklessError } from 'sparkless';
+import { describe, expect, it } from 'vitest';
+import { parseCoordinatorEvent, parseTaskEvent } from '../../lib/aws/events.js';
+import { createWorkerHandler } from '../../lib/aws/handlers.js';
+
+const invalid = (fn: () => unknown, message: string) => {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  expect(SparklessError.is(caught, 'INVALID_EVENT'), String(caught)).toBe(true);
+  expect((caught as Error).message).toContain(message);
+};
+
+describe('worker events', () => {
+  const good = { kind: 'task', job: 'clicks', timeMs: 1000, stage: 0, task: 1 };
+
+  it('accepts a task event', () => {
+    expect(parseTaskEvent(good, 'clicks')).toEqual(good);
+    expect(
+      parseTaskEvent({ ...good, maxRecords: 5, deadLetterFirst: true }, 'clicks').maxRecords,
+    ).toBe(5);
+  });
+
+  it.each([
+    [null, "the event must be an object like { kind: 'task', job, timeMs, stage, task }, got null"],
+    [[1], 'the event must be an object'],
+    [{ ...good, kind: 'run' }, `'kind' must be 'task', got "run"`],
+    [{ ...good, job: 'other' }, `'job' must be 'clicks' (the job this function runs), got "other"`],
+    [{ ...good, timeMs: -1 }, "'timeMs' must be a whole number >= 0, got -1"],
+    [{ ...good, stage: 1.5 }, "'stage' must be a whole number >= 0, got 1.5"],
+    [{ ...good, task: '2' }, `'task' must be a whole number >= 0, got "2"`],
+    [{ ...good, maxRecords: 0 }, "'maxRecords' must be a whole number >= 1, got 0"],
+    [{ ...good, deadLetterFailures: 'yes' }, `'deadLetterFailures' must be a boolean, got "yes"`],
+  ])('rejects %j', (event, message) => {
+    invalid(() => parseTaskEvent(event, 'clicks'), `worker: ${message}`);
+  });
+
+  it('rejects a malformed event in the handler, naming what is wrong', async () => {
+    let built = 0;
+    const handler = createWorkerHandler(async () => {
+      built++;
+      return { job: { name: 'clicks' } } as never;
+    });
+    await expect(handler({ kind: 'task', job: 'clicks' })).rejects.toThrow(
+      "worker: 'timeMs' must be a whole number >= 0, got undefined",
+    );
+    // The runtime (which knows the job's name) is built once per cold start, even for a bad event.
+    expect(built).toBe(1);
+  });
+});
+
+describe('coordinator events', () => {
+  it('accepts its own event and the schedule’s', () => {
+    expect(parseCoordinatorEvent({ kind: 'coordinate', maxBatches: 3 }, 'clicks')).toEqual({
+      kind: 'coordinate',
+      maxBatches: 3,
+      job: 'clicks',
+    });
+    expect(
+      parseCoordinatorEvent({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, 'clicks'),
+    ).toEqual({
+      kind: 'coordinate',
+      job: 'clicks',
+      reason: 'schedule',
+    });
+  });
+
+  it.each([
+    ['go', 'coordinator: the event must be an object like { kind: \'coordinate\' }, got "go"'],
+    [
+      { kind: 'task' },
+      "coordinator: 'kind' must be 'coordinate' (or an EventBridge scheduled event), got \"task\"",
+    ],
+    [
+      { kind: 'coordinate', job: 'other' },
+      "coordinator: 'job' must be 'clicks' (the job this function runs)",
+    ],
+    [
+      { kind: 'coordinate', reason: 'boredom' },
+      "coordinator: 'reason' must be 'schedule', 'successor' or 'manual'",
+    ],
+    [
+      { kind: 'coordinate', maxBatches: 0 },
+      "coordinator: 'maxBatches' must be a whole number >= 1, got 0",
+    ],
+  ])('rejects %j', (event, message) => {
+    invalid(() => parseCoordinatorEvent(event, 'clicks'), message);
+  });
+});
