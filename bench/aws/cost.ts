@@ -320,6 +320,8 @@ const settings: CoordinatorSettings = {
   leaseTtlMs: 60_000,
   maxTaskAttempts: 3,
   batchesKept: BATCHES_KEPT,
+  // One batch at a time, so that every request counted between two commits is that batch's.
+  pipeline: false,
 };
 
 async function runConfig(env: Env, c: Config, log: (line: string) => void): Promise<Measured> {
