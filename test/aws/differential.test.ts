@@ -5,7 +5,7 @@
  * letter must agree. Several shards and partitions, arrival stamps spread over batches and out of
  * order within shards, and empty batches.
  */
-import { type DStream, job, pair, type State, seconds, utf8 } from 'sparkless';
+import { job, pair, type State, seconds, utf8 } from 'sparkless';
 import { describe, expect, it } from 'vitest';
 import {
   B,
@@ -17,26 +17,7 @@ import {
   random,
   type World,
 } from './harness.js';
-
-const add = (a: number, b: number) => a + b;
-const sub = (a: number, b: number) => a - b;
-
-/** Lines of 1 to 4 words from a small vocabulary, so keys repeat across batches and shards. */
-function text(n: number, seed: number, vocab = 12): string[] {
-  const rnd = random(seed);
-  return Array.from({ length: n }, () =>
-    Array.from({ length: 1 + Math.floor(rnd() * 4) }, () => `w${Math.floor(rnd() * vocab)}`).join(
-      ' ',
-    ),
-  );
-}
-
-const lineJob = (name: string, build: (lines: DStream<string>, o: JobFactoryArg) => void) =>
-  ((o) =>
-    job(name, { batchInterval: seconds(1), defaultPartitions: 3 }, (ctx) =>
-      build(ctx.kinesis('lines', { decode: utf8 }), o),
-    )) satisfies JobFactory;
-type JobFactoryArg = Parameters<JobFactory>[0];
+import { add, lineJob, sub, text } from './jobs.js';
 
 /** Runs a one-source job over `records` spread over `batches` batches, then checks it. */
 async function differential(

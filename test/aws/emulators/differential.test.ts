@@ -5,35 +5,18 @@
  * batch read, as in ../differential.test.ts. Every output, results table, stream sink (read back
  * from the emulator), keyed state and dead letter must agree.
  */
-import { type DStream, job, pair, type State, seconds, utf8 } from 'sparkless';
+import { job, pair, type State, seconds, utf8 } from 'sparkless';
 import { describe, expect, it } from 'vitest';
 import { dynamoClient } from '../../../lib/aws/clients.js';
 import { readState } from '../../../lib/aws/stores/dynamo.js';
 import { expectSameAsOracle, type JobFactory, type OracleRun, random } from '../harness.js';
+import { add, lineJob, text as lines, sub } from '../jobs.js';
 import { type EmulatorWorld, emulatorWorld, feed, useLocalCloud } from './kit.js';
 
 useLocalCloud();
 
-const add = (a: number, b: number) => a + b;
-const sub = (a: number, b: number) => a - b;
-
-/** Lines of 1 to 3 words from a small vocabulary, so keys repeat across batches and shards. */
-function text(n: number, seed: number, vocab = 10): string[] {
-  const rnd = random(seed);
-  return Array.from({ length: n }, () =>
-    Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => `w${Math.floor(rnd() * vocab)}`).join(
-      ' ',
-    ),
-  );
-}
-
-type Observe = Parameters<JobFactory>[0];
-const lineJob =
-  (name: string, build: (lines: DStream<string>, o: Observe) => void): JobFactory =>
-  (o) =>
-    job(name, { batchInterval: seconds(1), defaultPartitions: 3 }, (ctx) =>
-      build(ctx.kinesis('lines', { decode: utf8 }), o),
-    );
+/** Lines of 1 to 3 words from 10 words: fewer records than in memory, keys still repeat. */
+const text = (n: number, seed: number, vocab = 10) => lines(n, seed, vocab, 3);
 
 /** Runs a one-source job over `records` spread over `batches` batches, then checks it. */
 async function differential(

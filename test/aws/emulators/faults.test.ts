@@ -6,7 +6,6 @@
  * deleted from the data table with DeleteItem, and a shard split with SplitShard mid-stream.
  */
 import { ListShardsCommand, SplitShardCommand } from '@aws-sdk/client-kinesis';
-import { job, pair, seconds, utf8 } from 'sparkless';
 import { describe, expect, it } from 'vitest';
 import { kinesisClient } from '../../../lib/aws/clients.js';
 import type { TaskEvent } from '../../../lib/aws/events.js';
@@ -19,12 +18,12 @@ import {
   beforeCall,
   expectSameAsOracle,
   type Hook,
-  type JobFactory,
   Killed,
   random,
   T0,
   type World,
 } from '../harness.js';
+import { MAP, REDUCE, text, wordsJob, X } from '../jobs.js';
 import {
   type EmulatorWorld,
   emulatorWorld,
@@ -36,39 +35,7 @@ import {
 
 useLocalCloud();
 
-const add = (a: number, b: number) => a + b;
-
-function text(n: number, seed: number): string[] {
-  const rnd = random(seed);
-  return Array.from({ length: n }, () =>
-    Array.from({ length: 1 + Math.floor(rnd() * 4) }, () => `w${Math.floor(rnd() * 12)}`).join(' '),
-  );
-}
-
-/**
- * Stage 0 maps each shard (and feeds a stream sink); stage 1 reduces 3 partitions, keeps running
- * totals (counting each call of the update function per batch and key) and feeds a results table.
- */
-const wordsJob: JobFactory = (o) =>
-  job('faults', { batchInterval: seconds(1), defaultPartitions: 3 }, (ctx) => {
-    const words = ctx.kinesis('lines', { decode: utf8 }).flatMap((l) => l.split(' '));
-    words.filter((w) => w.length > 2).saveToStream('long');
-    const counts = words.map((w) => pair(w, 1)).reduceByKey(add);
-    counts.foreachRDD(o.foreach('counts'));
-    const totals = counts.updateStateByKey(
-      (vs: number[], s: number | undefined, { key, timeMs }) => {
-        o.count(`update ${timeMs} ${key}`);
-        return (s ?? 0) + vs.reduce(add, 0);
-      },
-    );
-    totals.saveToTable('totals');
-    totals.foreachRDD(o.foreach('totals'));
-  });
-
-const MAP = 0;
-const REDUCE = 1;
-/** The batch the faults hit (the fourth), and how many batches each run commits. */
-const X = T0 + 3 * B;
+/** How many batches each run commits. */
 const BATCHES = 7;
 
 async function wordsWorld(seed: number): Promise<EmulatorWorld> {

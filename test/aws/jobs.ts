@@ -1,0 +1,55 @@
+/**
+ * Jobs and inputs the protocol's test suites share, in memory and on the emulators.
+ */
+import { type DStream, job, pair, seconds, utf8 } from 'sparkless';
+import { B, type JobFactory, random, T0 } from './harness.js';
+
+export const add = (a: number, b: number) => a + b;
+export const sub = (a: number, b: number) => a - b;
+
+/** Lines of 1 to `maxWords` words from a small vocabulary, so keys repeat across batches and shards. */
+export function text(n: number, seed: number, vocab = 12, maxWords = 4): string[] {
+  const rnd = random(seed);
+  return Array.from({ length: n }, () =>
+    Array.from(
+      { length: 1 + Math.floor(rnd() * maxWords) },
+      () => `w${Math.floor(rnd() * vocab)}`,
+    ).join(' '),
+  );
+}
+
+type Observe = Parameters<JobFactory>[0];
+
+/** A job of one Kinesis source of text lines, 1-second batches and 3 partitions. */
+export const lineJob =
+  (name: string, build: (lines: DStream<string>, o: Observe) => void): JobFactory =>
+  (o) =>
+    job(name, { batchInterval: seconds(1), defaultPartitions: 3 }, (ctx) =>
+      build(ctx.kinesis('lines', { decode: utf8 }), o),
+    );
+
+/**
+ * Stage 0 maps each shard (and feeds a stream sink); stage 1 reduces 3 partitions, keeps running
+ * totals (counting each call of the update function per batch and key) and feeds a results table.
+ */
+export const wordsJob: JobFactory = (o) =>
+  job('faults', { batchInterval: seconds(1), defaultPartitions: 3 }, (ctx) => {
+    const words = ctx.kinesis('lines', { decode: utf8 }).flatMap((l) => l.split(' '));
+    words.filter((w) => w.length > 2).saveToStream('long');
+    const counts = words.map((w) => pair(w, 1)).reduceByKey(add);
+    counts.foreachRDD(o.foreach('counts'));
+    const totals = counts.updateStateByKey(
+      (vs: number[], s: number | undefined, { key, timeMs }) => {
+        o.count(`update ${timeMs} ${key}`);
+        return (s ?? 0) + vs.reduce(add, 0);
+      },
+    );
+    totals.saveToTable('totals');
+    totals.foreachRDD(o.foreach('totals'));
+  });
+
+/** wordsJob's stages. */
+export const MAP = 0;
+export const REDUCE = 1;
+/** The batch the faults hit (the fourth). */
+export const X = T0 + 3 * B;
