@@ -7,7 +7,6 @@
  */
 import { job, pair, seconds, utf8 } from 'sparkless';
 import { describe, expect, it } from 'vitest';
-import type { TaskEvent } from '../../lib/aws/events.js';
 import type { BatchPlan, Intent, TaskClaim } from '../../lib/aws/protocol.js';
 import type { StateChange } from '../../lib/aws/views.js';
 import {
@@ -27,7 +26,18 @@ import {
   Throttled,
   World,
 } from './harness.js';
-import { add, MAP, REDUCE, text, wordsJob, X } from './jobs.js';
+import {
+  add,
+  eventOf,
+  expectNoRecompute,
+  gate,
+  is,
+  MAP,
+  REDUCE,
+  text,
+  wordsJob,
+  X,
+} from './jobs.js';
 
 /** How many batches each run commits. */
 const BATCHES = 8;
@@ -36,25 +46,6 @@ async function wordsWorld(seed = 1): Promise<World> {
   const w = await makeWorld(wordsJob, { shards: { lines: 3 } });
   await feed(w, 'lines', text(240, seed), { batches: 6, seed: seed + 100, empty: [5] });
   return w;
-}
-
-/** The update function ran once per batch and key: nothing was recomputed after its claim. */
-function expectNoRecompute(w: World) {
-  expect(w.observer.calls.size).toBeGreaterThan(50);
-  for (const [name, n] of w.observer.calls) expect(n, name).toBe(1);
-}
-
-const eventOf = (args: readonly unknown[]) => args[0] as TaskEvent;
-const is = (e: TaskEvent, t: number, stage: number, task?: number) =>
-  e.timeMs === t && e.stage === stage && (task === undefined || e.task === task);
-
-/** A promise and the function that resolves it. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const wait = new Promise<void>((r) => {
-    open = r;
-  });
-  return { wait, open };
 }
 
 describe('workers', () => {

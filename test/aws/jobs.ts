@@ -1,8 +1,10 @@
 /**
- * Jobs and inputs the protocol's test suites share, in memory and on the emulators.
+ * Jobs, inputs and helpers the protocol's test suites share, in memory and on the emulators.
  */
 import { type DStream, job, pair, seconds, utf8 } from 'sparkless';
-import { B, type JobFactory, random, T0 } from './harness.js';
+import { expect } from 'vitest';
+import type { TaskEvent } from '../../lib/aws/events.js';
+import { B, type JobFactory, random, T0, type World } from './harness.js';
 
 export const add = (a: number, b: number) => a + b;
 export const sub = (a: number, b: number) => a - b;
@@ -53,3 +55,24 @@ export const MAP = 0;
 export const REDUCE = 1;
 /** The batch the faults hit (the fourth). */
 export const X = T0 + 3 * B;
+
+/** The update function ran once per batch and key: nothing was recomputed after its claim. */
+export function expectNoRecompute(w: World) {
+  expect(w.observer.calls.size).toBeGreaterThan(50);
+  for (const [name, n] of w.observer.calls) expect(n, name).toBe(1);
+}
+
+/** The task event of an invocation's arguments. */
+export const eventOf = (args: readonly unknown[]) => args[0] as TaskEvent;
+/** Whether an event is of batch `t`, stage `stage` and (if given) task `task`. */
+export const is = (e: TaskEvent, t: number, stage: number, task?: number) =>
+  e.timeMs === t && e.stage === stage && (task === undefined || e.task === task);
+
+/** A promise and the function that resolves it. */
+export function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => {
+    open = r;
+  });
+  return { wait, open };
+}

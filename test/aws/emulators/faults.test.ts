@@ -8,7 +8,6 @@
 import { ListShardsCommand, SplitShardCommand } from '@aws-sdk/client-kinesis';
 import { describe, expect, it } from 'vitest';
 import { kinesisClient } from '../../../lib/aws/clients.js';
-import type { TaskEvent } from '../../../lib/aws/events.js';
 import type { Intent, TaskClaim } from '../../../lib/aws/protocol.js';
 import type { StateChange } from '../../../lib/aws/views.js';
 import { batchLayout } from '../../../lib/aws/worker.js';
@@ -21,9 +20,8 @@ import {
   Killed,
   random,
   T0,
-  type World,
 } from '../harness.js';
-import { MAP, REDUCE, text, wordsJob, X } from '../jobs.js';
+import { eventOf, expectNoRecompute, gate, is, MAP, REDUCE, text, wordsJob, X } from '../jobs.js';
 import {
   type EmulatorWorld,
   emulatorWorld,
@@ -44,25 +42,6 @@ async function wordsWorld(seed: number): Promise<EmulatorWorld> {
   const e = await emulatorWorld(wordsJob, { shards: { lines: 3 }, settings: { pipeline: false } });
   await feed(e, 'lines', text(120, seed), { batches: 5, seed: seed + 100, empty: [4] });
   return e;
-}
-
-/** The update function ran once per batch and key: nothing was recomputed after its claim. */
-function expectNoRecompute(w: World) {
-  expect(w.observer.calls.size).toBeGreaterThan(50);
-  for (const [name, n] of w.observer.calls) expect(n, name).toBe(1);
-}
-
-const eventOf = (args: readonly unknown[]) => args[0] as TaskEvent;
-const is = (e: TaskEvent, t: number, stage: number, task?: number) =>
-  e.timeMs === t && e.stage === stage && (task === undefined || e.task === task);
-
-/** A promise and the function that resolves it. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const wait = new Promise<void>((r) => {
-    open = r;
-  });
-  return { wait, open };
 }
 
 /** The conditional writes DynamoDB refused since `before` (a snapshot), per operation. */
