@@ -39,6 +39,7 @@ import {
 import { Construct } from 'constructs';
 import { type RuntimeSettings, runtimeEnv, type SinkTarget } from '../contract/env.js';
 import { TABLE_SCHEMAS, type TableSchema } from '../contract/tables.js';
+import { formatMs } from '../core/duration.js';
 import { isJob, type Job } from '../core/job.js';
 
 /** The file name of the job module inside each function's bundle. */
@@ -121,6 +122,15 @@ export interface StreamingJobProps {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Deploys a job whose batch interval is under one second. Every batch reads each shard at
+   * least once, and Kinesis allows five reads per second per shard, shared by every consumer of
+   * the stream, so such a job leaves little to the others and may be throttled.
+   *
+   * @default false - a batch interval under one second is refused
+   */
+  readonly acknowledgeShardReadLimit?: boolean;
 }
 
 /**
@@ -172,6 +182,11 @@ export class StreamingJob extends Construct {
     }
     validateMemory(id, 'workerMemorySize', props.workerMemorySize);
     validateMemory(id, 'coordinatorMemorySize', props.coordinatorMemorySize);
+    if (props.job.batchIntervalMs < 1000 && !props.acknowledgeShardReadLimit) {
+      throw new Error(
+        `StreamingJob ${id}: the batch interval (${formatMs(props.job.batchIntervalMs)}) is under 1s; every batch reads each shard, and Kinesis allows 5 reads per second per shard, shared with every other consumer: use a batch interval of at least 1s, or set acknowledgeShardReadLimit: true`,
+      );
+    }
     const plan = props.job.plan;
     this.jobName = props.job.name;
     validateNames(

@@ -11,8 +11,10 @@ import { StreamingJob, type StreamingJobProps } from '../../lib/constructs/index
 import { ENV } from '../../lib/contract/env.js';
 import { TABLE_SCHEMAS } from '../../lib/contract/tables.js';
 import clicksAndViews from './fixtures/clicks-and-views.js';
+import fast from './fixtures/fast.js';
 
 const JOB_MODULE = fileURLToPath(new URL('./fixtures/clicks-and-views.ts', import.meta.url));
+const FAST_MODULE = fileURLToPath(new URL('./fixtures/fast.ts', import.meta.url));
 
 interface Synth {
   readonly stack: Stack;
@@ -201,6 +203,18 @@ describe('StreamingJob', () => {
     expect(() => construct({ resultTables: { totals: table } })).toThrow(
       /'resultTables' names 'totals', which the job has no saveToTable sink of; its saveToTable sinks: 'page-counts'/,
     );
+  });
+
+  it('fails if the batch interval is under one second, unless the shard read limit is acknowledged', () => {
+    const stack = new Stack(new App(), 'Fast');
+    const clicks = new kinesis.Stream(stack, 'Clicks');
+    const props = { job: fast, jobModule: FAST_MODULE, sources: { clicks } };
+    expect(() => new StreamingJob(stack, 'Fast', props)).toThrow(
+      /StreamingJob Fast: the batch interval \(500ms\) is under 1s; every batch reads each shard, and Kinesis allows 5 reads per second per shard, shared with every other consumer: use a batch interval of at least 1s, or set acknowledgeShardReadLimit: true/,
+    );
+    expect(
+      () => new StreamingJob(stack, 'Acknowledged', { ...props, acknowledgeShardReadLimit: true }),
+    ).not.toThrow();
   });
 
   it('fails if the job module is not an absolute path', () => {
