@@ -13,6 +13,13 @@
  * their plans and existing claims (claimed tasks are never run again). Correctness never depends
  * on the lease: it only keeps two coordinators from overlapping most of the time.
  */
+
+import {
+  BATCH_METRICS,
+  type BatchMetricName,
+  METRIC_DIMENSION,
+  METRIC_NAMESPACE,
+} from '../contract/metrics.js';
 import { rddScope } from '../core/batch.js';
 import { SparklessError } from '../core/errors.js';
 import { runRddJob } from '../core/executor.js';
@@ -562,36 +569,33 @@ async function keysInState(
 
 /** The batch's metrics in CloudWatch embedded metric format (one log line). */
 export function emf(jobName: string, timeMs: number, m: BatchMetrics): Record<string, unknown> {
-  const metrics: Record<string, { value: number; unit: string }> = {
-    InputRecords: { value: m.recordsIn, unit: 'Count' },
-    InputBytes: { value: m.bytesIn, unit: 'Bytes' },
-    ProcessingTime: { value: m.processingMs, unit: 'Milliseconds' },
-    SchedulingDelay: { value: m.schedulingDelayMs, unit: 'Milliseconds' },
-    TotalDelay: { value: m.totalDelayMs, unit: 'Milliseconds' },
-    DeadLetteredRecords: { value: m.deadLettered, unit: 'Count' },
-    TaskErrors: { value: m.taskErrors, unit: 'Count' },
-    TaskRetries: { value: m.taskRetries, unit: 'Count' },
-    MaxMillisBehindLatest: {
-      value: Math.max(0, ...m.shards.map((s) => s.millisBehindLatest)),
-      unit: 'Milliseconds',
-    },
-    RetentionGaps: { value: m.retentionGaps, unit: 'Count' },
-    DynamoDBRequests: { value: m.dynamoRequests, unit: 'Count' },
-    ConsumedCapacityUnits: { value: m.consumedCapacityUnits, unit: 'Count' },
+  const values: Record<BatchMetricName, number> = {
+    InputRecords: m.recordsIn,
+    InputBytes: m.bytesIn,
+    ProcessingTime: m.processingMs,
+    SchedulingDelay: m.schedulingDelayMs,
+    TotalDelay: m.totalDelayMs,
+    DeadLetteredRecords: m.deadLettered,
+    TaskErrors: m.taskErrors,
+    TaskRetries: m.taskRetries,
+    MaxMillisBehindLatest: Math.max(0, ...m.shards.map((s) => s.millisBehindLatest)),
+    RetentionGaps: m.retentionGaps,
+    DynamoDBRequests: m.dynamoRequests,
+    ConsumedCapacityUnits: m.consumedCapacityUnits,
   };
   return {
     _aws: {
       Timestamp: timeMs,
       CloudWatchMetrics: [
         {
-          Namespace: 'Sparkless',
-          Dimensions: [['Job']],
-          Metrics: Object.entries(metrics).map(([Name, v]) => ({ Name, Unit: v.unit })),
+          Namespace: METRIC_NAMESPACE,
+          Dimensions: [[METRIC_DIMENSION]],
+          Metrics: Object.entries(BATCH_METRICS).map(([Name, Unit]) => ({ Name, Unit })),
         },
       ],
     },
-    Job: jobName,
+    [METRIC_DIMENSION]: jobName,
     BatchTime: timeMs,
-    ...Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, v.value])),
+    ...values,
   };
 }

@@ -21,7 +21,9 @@ import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ArnFormat,
-  type aws_cloudwatch as cloudwatch,
+  CfnOutput,
+  aws_cloudwatch as cloudwatch,
+  aws_cloudwatch_actions as cloudwatchActions,
   Duration,
   aws_dynamodb as dynamodb,
   aws_events as events,
@@ -33,11 +35,18 @@ import {
   aws_lambda_nodejs as nodejs,
   RemovalPolicy,
   Stack,
+  type aws_sns as sns,
   Token,
   aws_events_targets as targets,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { type RuntimeSettings, runtimeEnv, type SinkTarget } from '../contract/env.js';
+import {
+  BATCH_METRICS,
+  type BatchMetricName,
+  METRIC_DIMENSION,
+  METRIC_NAMESPACE,
+} from '../contract/metrics.js';
 import { TABLE_SCHEMAS, type TableSchema } from '../contract/tables.js';
 import { formatMs } from '../core/duration.js';
 import { isJob, type Job } from '../core/job.js';
@@ -131,6 +140,14 @@ export interface StreamingJobProps {
    * @default false - a batch interval under one second is refused
    */
   readonly acknowledgeShardReadLimit?: boolean;
+
+  /**
+   * Where the job's alarms (falling behind, errors, dead-lettered records, source lag) send
+   * their notifications.
+   *
+   * @default - the alarms are created without actions
+   */
+  readonly alarmTopic?: sns.ITopic;
 }
 
 /**
@@ -167,6 +184,10 @@ export class StreamingJob extends Construct {
   public readonly coordinatorFunction: nodejs.NodejsFunction;
   /** Starts the coordinator every minute (an invocation that finds it running ends at once). */
   public readonly schedule: events.Rule;
+  /** The job's alarms: falling behind, task errors, dead-lettered records, source lag. */
+  public readonly alarms: readonly cloudwatch.Alarm[];
+  /** A dashboard of the job's batches, in the manner of Spark's Streaming tab. */
+  public readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: StreamingJobProps) {
     super(scope, id);
@@ -325,6 +346,172 @@ export class StreamingJob extends Construct {
         }),
       ],
     });
+
+    const B = props.job.batchIntervalMs;
+    const period = Duration.minutes(1);
+    const alarm = (
+      name: string,
+      metric: cloudwatch.IMetric,
+      threshold: number,
+      description: string,
+      periods = 1,
+    ) => {
+      const a = new cloudwatch.Alarm(this, name, {
+        metric,
+        threshold,
+        evaluationPeriods: periods,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: `sparkless job '${this.jobName}': ${description}`,
+      });
+      if (props.alarmTopic) a.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
+      return a;
+    };
+    this.alarms = [
+      alarm(
+        'FallingBehind',
+        this.metric('SchedulingDelay', { statistic: 'Maximum', period }),
+        10 * B,
+        `batches start more than ten batch intervals (${10 * B} ms) late: the job is falling behind`,
+        3,
+      ),
+      alarm(
+        'TaskErrors',
+        this.metric('TaskErrors', { statistic: 'Sum', period }),
+        0,
+        'tasks failed (they are retried; see the coordinator log)',
+      ),
+      alarm(
+        'WorkerErrors',
+        this.metricWorkerErrors({ statistic: 'Sum', period }),
+        0,
+        'the worker function failed',
+      ),
+      alarm(
+        'CoordinatorErrors',
+        this.metricCoordinatorErrors({ statistic: 'Sum', period }),
+        0,
+        'the coordinator function failed (the schedule restarts it); a changed job is refused here, with the reason in its log',
+      ),
+      alarm(
+        'DeadLetters',
+        this.metric('DeadLetteredRecords', { statistic: 'Sum', period }),
+        0,
+        'records or keys went to the dead-letter table',
+      ),
+      alarm(
+        'SourceLag',
+        this.metric('MaxMillisBehindLatest', { statistic: 'Maximum', period }),
+        60_000,
+        'a shard is more than a minute behind its tip',
+        3,
+      ),
+    ];
+
+    // What Spark's Streaming tab shows, per batch: input rate, processing time against the batch
+    // interval, scheduling and total delay, and how far the shards are behind.
+    const interval = { value: B, label: 'batch interval', color: '#d62728' };
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `sparkless-${this.jobName}-${Names.uniqueId(this).slice(-8)}`,
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Input records per minute',
+            left: [this.metric('InputRecords', { statistic: 'Sum', period })],
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Processing time (ms)',
+            left: [this.metric('ProcessingTime', { statistic: 'Maximum', period })],
+            leftAnnotations: [interval],
+            width: 12,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Scheduling and total delay (ms)',
+            left: [
+              this.metric('SchedulingDelay', { statistic: 'Maximum', period }),
+              this.metric('TotalDelay', { statistic: 'Maximum', period }),
+            ],
+            leftAnnotations: [interval],
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Lag behind the tip (ms), dead letters and task errors',
+            left: [this.metric('MaxMillisBehindLatest', { statistic: 'Maximum', period })],
+            right: [
+              this.metric('DeadLetteredRecords', { statistic: 'Sum', period }),
+              this.metric('TaskErrors', { statistic: 'Sum', period }),
+            ],
+            width: 12,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'DynamoDB requests and capacity units per minute',
+            left: [this.metric('DynamoDBRequests', { statistic: 'Sum', period })],
+            right: [this.metric('ConsumedCapacityUnits', { statistic: 'Sum', period })],
+            width: 24,
+          }),
+        ],
+      ],
+    });
+
+    const region = Stack.of(this).region;
+    new CfnOutput(this, 'DashboardUrl', {
+      description: `The dashboard of job '${this.jobName}'`,
+      value: `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards:name=${this.dashboard.dashboardName}`,
+    });
+    new CfnOutput(this, 'StateTableName', {
+      description: `The keyed state of job '${this.jobName}' (read it with readState from sparkless/aws)`,
+      value: this.stateTable.tableName,
+    });
+    for (const [sink, table] of Object.entries(this.resultTables)) {
+      new CfnOutput(this, `Results${sink.replace(/[^A-Za-z0-9]/g, '')}`, {
+        description: `The results table of sink '${sink}' of job '${this.jobName}'`,
+        value: table.tableName,
+      });
+    }
+  }
+
+  /**
+   * One of the job's batch metrics, which the coordinator logs with every commit (CloudWatch
+   * embedded metric format, namespace Sparkless, dimension Job).
+   */
+  public metric(name: BatchMetricName, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRIC_NAMESPACE,
+      metricName: name,
+      dimensionsMap: { [METRIC_DIMENSION]: this.jobName },
+      unit: BATCH_METRICS[name] as cloudwatch.Unit,
+      ...props,
+    });
+  }
+
+  /** How late batches start after their batch time (Spark's scheduling delay). */
+  public metricSchedulingDelay(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('SchedulingDelay', props);
+  }
+
+  /** How long batches take from their start to their commit (Spark's processing time). */
+  public metricProcessingTime(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('ProcessingTime', props);
+  }
+
+  /** Records read per batch. */
+  public metricInputRecords(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('InputRecords', props);
+  }
+
+  /** Records and keys sent to the dead-letter table. */
+  public metricDeadLetteredRecords(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('DeadLetteredRecords', props);
+  }
+
+  /** How far the furthest-behind shard is from its tip. */
+  public metricSourceLag(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('MaxMillisBehindLatest', props);
   }
 
   /** Lets `grantee` read the job's keyed state (e.g. an application serving it). */

@@ -4,7 +4,13 @@
  * shared by the suite.
  */
 import { fileURLToPath } from 'node:url';
-import { App, aws_dynamodb as dynamodb, aws_kinesis as kinesis, Stack } from 'aws-cdk-lib';
+import {
+  App,
+  aws_dynamodb as dynamodb,
+  aws_kinesis as kinesis,
+  Stack,
+  aws_sns as sns,
+} from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { StreamingJob, type StreamingJobProps } from '../../lib/constructs/index.js';
@@ -180,6 +186,61 @@ describe('StreamingJob', () => {
       .Environment.Variables;
     expect(invokers[0]?.resources).toContain(`:function:${env[ENV.workerFunction]}"`);
     expect(invokers[0]?.resources).toContain(`:function:${env[ENV.coordinatorFunction]}"`);
+  });
+
+  it('alarms on falling behind, errors, dead letters and source lag, and draws a dashboard', () => {
+    const { template, construct } = synth();
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    // The coordinator's metrics, by job: the alarm on falling behind reads its scheduling delay.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Sparkless',
+      MetricName: 'SchedulingDelay',
+      Dimensions: [{ Name: 'Job', Value: 'clicks-and-views' }],
+      Threshold: 10 * 2000,
+      EvaluationPeriods: 3,
+    });
+    for (const name of ['TaskErrors', 'DeadLetteredRecords', 'MaxMillisBehindLatest']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: name });
+    }
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const body = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
+    for (const title of [
+      'Input records per minute',
+      'Processing time (ms)',
+      'Scheduling and total delay (ms)',
+    ]) {
+      expect(body).toContain(title);
+    }
+    expect(body).toContain('batch interval');
+    expect(construct.alarms).toHaveLength(6);
+    // The outputs name the dashboard and the tables applications read.
+    const outputs = Object.values(template.findOutputs('*')).map((o) => o.Description);
+    expect(outputs).toEqual(
+      expect.arrayContaining([
+        "The dashboard of job 'clicks-and-views'",
+        "The results table of sink 'page-counts' of job 'clicks-and-views'",
+      ]),
+    );
+  });
+
+  it('sends alarm notifications to the given topic', () => {
+    const stack = new Stack(new App(), 'Alarms');
+    const topic = new sns.Topic(stack, 'Topic');
+    const clicks = new kinesis.Stream(stack, 'Clicks');
+    const views = new kinesis.Stream(stack, 'Views');
+    new StreamingJob(stack, 'Job', {
+      job: clicksAndViews,
+      jobModule: JOB_MODULE,
+      sources: { clicks, views },
+      alarmTopic: topic,
+    });
+    const alarms = Object.values(Template.fromStack(stack).findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms).toHaveLength(6);
+    for (const a of alarms) {
+      expect(a.Properties.AlarmActions).toEqual([
+        { Ref: stack.getLogicalId(topic.node.defaultChild as never) },
+      ]);
+    }
   });
 
   it('fails if a source of the job is missing', () => {
