@@ -397,6 +397,17 @@ export class DynamoDataStore implements DataStore {
     });
   }
 
+  /** The items of a payload split into chunks under the item limit, each under its own key. */
+  #chunkItems(payload: Uint8Array, keyOf: (chunk: number) => ItemKey, timeMs: number): Item[] {
+    const chunks = splitChunks(payload, CHUNK_BYTES);
+    return chunks.map((bytes, chunk) => ({
+      ...keyOf(chunk),
+      [ATTR.payload]: bytes,
+      [ATTR.chunks]: chunks.length,
+      [ATTR.ttl]: this.#ttl(timeMs),
+    }));
+  }
+
   async putBlocks(
     timeMs: number,
     writeId: string,
@@ -406,15 +417,12 @@ export class DynamoDataStore implements DataStore {
   ): Promise<number[]> {
     const items: Item[] = [];
     const counts = blocks.map(({ partition, payload }) => {
-      const chunks = splitChunks(payload, CHUNK_BYTES);
-      chunks.forEach((bytes, chunk) => {
-        items.push({
-          ...dataKeys.block(this.#job, timeMs, writeId, partition, task, attempt, chunk),
-          [ATTR.payload]: bytes,
-          [ATTR.chunks]: chunks.length,
-          [ATTR.ttl]: this.#ttl(timeMs),
-        });
-      });
+      const chunks = this.#chunkItems(
+        payload,
+        (chunk) => dataKeys.block(this.#job, timeMs, writeId, partition, task, attempt, chunk),
+        timeMs,
+      );
+      items.push(...chunks);
       return chunks.length;
     });
     await this.#db.batchWrite(this.#table, items);
@@ -441,15 +449,13 @@ export class DynamoDataStore implements DataStore {
     attempt: string,
     payload: Uint8Array,
   ): Promise<void> {
-    const chunks = splitChunks(payload, CHUNK_BYTES);
     await this.#db.batchWrite(
       this.#table,
-      chunks.map((bytes, chunk) => ({
-        ...dataKeys.intent(this.#job, timeMs, stage, task, attempt, chunk),
-        [ATTR.payload]: bytes,
-        [ATTR.chunks]: chunks.length,
-        [ATTR.ttl]: this.#ttl(timeMs),
-      })),
+      this.#chunkItems(
+        payload,
+        (chunk) => dataKeys.intent(this.#job, timeMs, stage, task, attempt, chunk),
+        timeMs,
+      ),
     );
   }
 
@@ -483,21 +489,14 @@ export class DynamoDataStore implements DataStore {
     payload: Uint8Array,
   ): Promise<void> {
     const pk = dataKeys.panes(this.#job, stateName, partition);
-    const chunks = splitChunks(payload, CHUNK_BYTES);
     // Write-once, chunk by chunk: every writer of a pane writes the same bytes (from a claimed
     // intent), so a chunk that exists already is the one this writer would write.
-    for (const [chunk, bytes] of chunks.entries()) {
-      await this.#db.put(
-        this.#table,
-        {
-          pk,
-          sk: dataKeys.timedChunk(endMs, chunk),
-          [ATTR.payload]: bytes,
-          [ATTR.chunks]: chunks.length,
-          [ATTR.ttl]: this.#ttl(endMs),
-        },
-        NOT_EXISTS,
-      );
+    for (const item of this.#chunkItems(
+      payload,
+      (chunk) => ({ pk, sk: dataKeys.timedChunk(endMs, chunk) }),
+      endMs,
+    )) {
+      await this.#db.put(this.#table, item, NOT_EXISTS);
     }
   }
 
@@ -530,16 +529,13 @@ export class DynamoDataStore implements DataStore {
     payload: Uint8Array,
   ): Promise<void> {
     const pk = dataKeys.partials(this.#job, stateName, partition);
-    const chunks = splitChunks(payload, CHUNK_BYTES);
     await this.#db.batchWrite(
       this.#table,
-      chunks.map((bytes, chunk) => ({
-        pk,
-        sk: dataKeys.timedChunk(timeMs, chunk),
-        [ATTR.payload]: bytes,
-        [ATTR.chunks]: chunks.length,
-        [ATTR.ttl]: this.#ttl(timeMs),
-      })),
+      this.#chunkItems(
+        payload,
+        (chunk) => ({ pk, sk: dataKeys.timedChunk(timeMs, chunk) }),
+        timeMs,
+      ),
     );
   }
 
