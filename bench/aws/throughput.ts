@@ -39,6 +39,7 @@ import {
   type Table,
   zipf,
 } from '../harness.js';
+import { splitWords, startsWithLetter, vocabulary, wordLine } from '../words.js';
 import { MemoryShards } from './shards.js';
 
 const RECORDS = 100_000;
@@ -52,13 +53,6 @@ const T = 1_000_000_001_000;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** The user functions. */
-const splitWords = (line: string): string[] => line.split(' ');
-const startsWithLetter = (w: string): boolean => {
-  if (w.length === 0) return false;
-  const c = w.charCodeAt(0) | 0x20; // lower-cases ASCII letters
-  return c >= 0x61 && c <= 0x7a;
-};
 const add = (a: number, b: number) => a + b;
 
 function wordCount(): Job {
@@ -76,27 +70,10 @@ function wordCount(): Job {
 /** Seeded lines of 8..12 tokens from a Zipf-skewed vocabulary, with numbers and empty tokens. */
 function generate(seed: number) {
   const rand = random(seed);
-  const vocab = new Set<string>();
-  while (vocab.size < VOCABULARY) {
-    const len = 2 + Math.floor(rand() * 8);
-    let w = '';
-    for (let i = 0; i < len; i++) w += String.fromCharCode(0x61 + Math.floor(rand() * 26));
-    vocab.add(w);
-  }
-  const words = [...vocab];
+  const words = vocabulary(rand, VOCABULARY);
   const pick = zipf(rand, VOCABULARY, 1.0);
   const lines: string[] = [];
-  for (let i = 0; i < RECORDS; i++) {
-    const n = 8 + Math.floor(rand() * 5);
-    const tokens: string[] = [];
-    for (let j = 0; j < n; j++) {
-      const x = rand();
-      if (x < 0.03) tokens.push(String(Math.floor(rand() * 1000)));
-      else if (x < 0.05) tokens.push('');
-      else tokens.push(words[pick()]!);
-    }
-    lines.push(tokens.join(' '));
-  }
+  for (let i = 0; i < RECORDS; i++) lines.push(wordLine(rand, words, pick).line);
   const expected = new Map<string, number>();
   let tokens = 0;
   for (const line of lines) {

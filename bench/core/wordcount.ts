@@ -25,6 +25,7 @@ import {
   type Suite,
   zipf,
 } from '../harness.js';
+import { splitWords, startsWithLetter, vocabulary, wordLine } from '../words.js';
 
 const LINES = 200_000;
 const BATCHES = 4;
@@ -34,27 +35,8 @@ const WARMUP_RUNS = 2;
 const RUNS = 7;
 const TARGET = 0.5;
 
-/** The user functions, shared by both sides. */
-const splitWords = (line: string): string[] => line.split(' ');
-const startsWithLetter = (w: string): boolean => {
-  if (w.length === 0) return false;
-  const c = w.charCodeAt(0) | 0x20; // lower-cases ASCII letters
-  return c >= 0x61 && c <= 0x7a;
-};
-
 /** batches[batch][shard] = lines */
 type Input = string[][][];
-
-function vocabulary(rand: () => number, n: number): string[] {
-  const words = new Set<string>();
-  while (words.size < n) {
-    const len = 2 + Math.floor(rand() * 8);
-    let w = '';
-    for (let i = 0; i < len; i++) w += String.fromCharCode(0x61 + Math.floor(rand() * 26));
-    words.add(w);
-  }
-  return [...words];
-}
 
 function generate(seed: number): { input: Input; words: number } {
   const rand = random(seed);
@@ -68,18 +50,9 @@ function generate(seed: number): { input: Input; words: number } {
       const to = Math.floor(((s + 1) * perBatch) / SHARDS);
       const lines: string[] = [];
       for (let i = from; i < to; i++) {
-        const n = 8 + Math.floor(rand() * 5); // 8..12, 10 on average
-        const tokens: string[] = [];
-        for (let j = 0; j < n; j++) {
-          const x = rand();
-          if (x < 0.03)
-            tokens.push(String(Math.floor(rand() * 1000))); // dropped: not a word
-          else if (x < 0.05)
-            tokens.push(''); // a doubled space: an empty token
-          else tokens.push(vocab[pick()]!);
-        }
-        words += n;
-        lines.push(tokens.join(' '));
+        const { line, tokens } = wordLine(rand, vocab, pick);
+        words += tokens;
+        lines.push(line);
       }
       return lines;
     }),
