@@ -17,7 +17,7 @@ import {
   random,
   type World,
 } from './harness.js';
-import { add, lineJob, sub, text } from './jobs.js';
+import { add, lineJob, runAgainstOracle, seenSummary, sub, text } from './jobs.js';
 
 /** Runs a one-source job over `records` spread over `batches` batches, then checks it. */
 async function differential(
@@ -39,24 +39,8 @@ async function differential(
     seed: opts.seed,
     ...(opts.empty ? { empty: opts.empty } : {}),
   });
-  const n = opts.batches + 1 + (opts.extra ?? 1);
-  const run = await w.run(n);
-  expect(run.committed).toHaveLength(n);
-  const oracle = await expectSameAsOracle(w, {
-    batches: n,
-    ...(opts.ordered ? { ordered: opts.ordered } : {}),
-  });
+  const oracle = await runAgainstOracle(w, opts);
   return { w, oracle };
-}
-
-/** The batches at which `tag` saw records, and how many in all. */
-function seenSummary(w: World, tag: string) {
-  const batches = [...w.observer.latest(tag)];
-  return {
-    batches: batches.length,
-    nonEmpty: batches.filter(([, r]) => r.length > 0).length,
-    records: batches.reduce((n, [, r]) => n + r.length, 0),
-  };
 }
 
 describe('the protocol gives the oracle’s results batch by batch', () => {

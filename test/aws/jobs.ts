@@ -4,7 +4,15 @@
 import { type DStream, job, pair, seconds, utf8 } from 'sparkless';
 import { expect } from 'vitest';
 import type { TaskEvent } from '../../lib/aws/events.js';
-import { B, type JobFactory, random, T0, type World } from './harness.js';
+import {
+  B,
+  expectSameAsOracle,
+  type JobFactory,
+  type OracleRun,
+  random,
+  T0,
+  type World,
+} from './harness.js';
 
 export const add = (a: number, b: number) => a + b;
 export const sub = (a: number, b: number) => a - b;
@@ -75,4 +83,28 @@ export function gate(): { wait: Promise<void>; open: () => void } {
     open = r;
   });
   return { wait, open };
+}
+
+/**
+ * Runs the batches that read records fed over `batches` batches (plus `extra` after them), and
+ * checks every committed batch against the oracle.
+ */
+export async function runAgainstOracle(
+  w: World,
+  opts: { readonly batches: number; readonly extra?: number; readonly ordered?: string[] },
+): Promise<OracleRun> {
+  const n = opts.batches + 1 + (opts.extra ?? 1);
+  const run = await w.run(n);
+  expect(run.committed).toHaveLength(n);
+  return expectSameAsOracle(w, { batches: n, ...(opts.ordered ? { ordered: opts.ordered } : {}) });
+}
+
+/** The batches at which `tag` saw records, and how many in all. */
+export function seenSummary(w: World, tag: string) {
+  const batches = [...w.observer.latest(tag)];
+  return {
+    batches: batches.length,
+    nonEmpty: batches.filter(([, r]) => r.length > 0).length,
+    records: batches.reduce((n, [, r]) => n + r.length, 0),
+  };
 }

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { dynamoClient } from '../../../lib/aws/clients.js';
 import { readState } from '../../../lib/aws/stores/dynamo.js';
 import { expectSameAsOracle, type JobFactory, type OracleRun, random } from '../harness.js';
-import { add, lineJob, text as lines, sub } from '../jobs.js';
+import { add, lineJob, text as lines, runAgainstOracle, seenSummary, sub } from '../jobs.js';
 import { type EmulatorWorld, emulatorWorld, feed, useLocalCloud } from './kit.js';
 
 useLocalCloud();
@@ -38,25 +38,12 @@ async function differential(
     seed: opts.seed,
     ...(opts.empty ? { empty: opts.empty } : {}),
   });
-  const n = opts.batches + 1 + (opts.extra ?? 1);
-  const run = await e.w.run(n);
-  expect(run.committed).toHaveLength(n);
-  const oracle = await expectSameAsOracle(e.w, {
-    batches: n,
-    ...(opts.ordered ? { ordered: opts.ordered } : {}),
-  });
+  const oracle = await runAgainstOracle(e.w, opts);
   return { e, oracle };
 }
 
 /** The batches at which `tag` saw records, and how many in all. */
-function seen(e: EmulatorWorld, tag: string) {
-  const batches = [...e.w.observer.latest(tag)];
-  return {
-    batches: batches.length,
-    nonEmpty: batches.filter(([, r]) => r.length > 0).length,
-    records: batches.reduce((n, [, r]) => n + r.length, 0),
-  };
-}
+const seen = (e: EmulatorWorld, tag: string) => seenSummary(e.w, tag);
 
 describe('the protocol on dynalite and kinesis-local gives the oracle’s results batch by batch', () => {
   it('stateless: flatMap, filter and map to a Kinesis stream sink and to foreachRDD, in shard order', async () => {
