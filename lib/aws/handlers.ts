@@ -4,6 +4,7 @@
  * these; tests pass their own runtime.
  */
 import { randomUUID } from 'node:crypto';
+import { SparklessError } from '../core/errors.js';
 import type { Job } from '../core/job.js';
 import {
   type CoordinatorRun,
@@ -63,9 +64,32 @@ export function createWorkerHandler(runtime: () => Promise<Runtime>) {
 /** The coordinator handler: runs batches for most of the invocation, then hands over. */
 export function createCoordinatorHandler(runtime: () => Promise<Runtime>) {
   let built: Promise<Runtime> | undefined;
+  /** The job's name once the runtime is built, for the error line. */
+  let name: string | undefined;
   return async (event: unknown, context?: LambdaContext): Promise<CoordinatorRun> => {
+    try {
+      return await coordinateOnce(event, context);
+    } catch (e) {
+      // One JSON line with the error's code and the job, which the construct's log metric
+      // filters match (a changed stateful plan is STATE_MISMATCH), before Lambda logs the
+      // failure itself. Written raw, as the EMF lines are, so that the line is pure JSON.
+      if (SparklessError.is(e)) {
+        log(
+          JSON.stringify({
+            sparkless: 'error',
+            code: e.code,
+            job: name ?? null,
+            message: e.message,
+          }),
+        );
+      }
+      throw e;
+    }
+  };
+  async function coordinateOnce(event: unknown, context?: LambdaContext): Promise<CoordinatorRun> {
     built ??= runtime();
     const rt = await built;
+    name = rt.job.name;
     const e = parseCoordinatorEvent(event, rt.job.name);
     // Stop at a batch boundary with time to spare: a quarter of the invocation, at least 30s.
     const remaining = context?.getRemainingTimeInMillis?.() ?? rt.settings.runForMs;
@@ -91,5 +115,5 @@ export function createCoordinatorHandler(runtime: () => Promise<Runtime>) {
     );
     if (run.acquired && run.reason === 'time-up' && rt.handOver) await rt.handOver();
     return run;
-  };
+  }
 }

@@ -3,9 +3,12 @@
  * the SDK clients (endpoints from the standard variables only), the stores, the shard reader and
  * the task invoker.
  */
+
+import { isAbsolute, resolve } from 'node:path';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
-import { ENV, readRuntimeEnv } from '../contract/env.js';
+import { ENV, type RuntimeConfig, readRuntimeEnv } from '../contract/env.js';
 import { SparklessError } from '../core/errors.js';
+import type { Job } from '../core/job.js';
 import { dynamoClient, kinesisClient, lambdaClient } from './clients.js';
 import type { Runtime } from './handlers.js';
 import { LambdaTaskInvoker } from './invoker.js';
@@ -25,12 +28,41 @@ import {
 /** How long a coordinator runs before handing over: most of Lambda's 15 minutes. */
 const RUN_FOR_MS = 13 * 60_000;
 
+/**
+ * Refuses an environment that cannot hold the job: stateful operators without a state table,
+ * or data whose TTL backstop would delete window panes while the window still needs them.
+ */
+export function checkDeployment(job: Job, config: RuntimeConfig): void {
+  const stateful = job.plan.stateful;
+  if (stateful.length > 0 && !config.tables.state) {
+    throw new SparklessError(
+      'INVALID_ENVIRONMENT',
+      `job '${job.name}' keeps state (${stateful.map((s) => `'${s.name}'`).join(', ')}) but ${ENV.stateTable} is not set; deploy the job with the StreamingJob construct of this version, which creates the state table`,
+    );
+  }
+  const window = longestWindowMs(job);
+  if (config.settings.dataTtlMs < 2 * window) {
+    throw new SparklessError(
+      'INVALID_ENVIRONMENT',
+      `job '${job.name}' has a window of ${window} ms, but dataTtlMs (${config.settings.dataTtlMs} ms) would let its panes expire; set dataTtlMs to at least twice the longest window (${2 * window} ms)`,
+    );
+  }
+}
+
+/** The longest window of a job's stateful operators (0 when it has none). */
+export function longestWindowMs(job: Job): number {
+  return Math.max(0, ...job.plan.stateful.map((s) => s.windowMs ?? 0));
+}
+
 /** Builds the runtime from environment variables (see lib/contract/env.ts). */
 export async function runtimeFromEnv(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<Runtime> {
   const config = readRuntimeEnv(env);
-  const modulePath = config.jobModule;
+  // A relative path is the job's file inside the function's bundle (Lambda's task root).
+  const modulePath = isAbsolute(config.jobModule)
+    ? config.jobModule
+    : resolve(env.LAMBDA_TASK_ROOT ?? process.cwd(), config.jobModule);
   const job = await loadJob(modulePath);
   if (job.name !== config.jobName) {
     throw new SparklessError(
@@ -38,6 +70,7 @@ export async function runtimeFromEnv(
       `the job module ${modulePath} defines job '${job.name}', but ${ENV.jobName} is '${config.jobName}'; deploy the module of that job`,
     );
   }
+  checkDeployment(job, config);
   const db = dynamoClient();
   const kinesis = kinesisClient();
   const lambda = lambdaClient();
@@ -59,9 +92,10 @@ export async function runtimeFromEnv(
         counter,
         ttlMs: s.dataTtlMs,
       }),
+      // checkDeployment made sure a job with state has a table for it.
       state: new DynamoStateStore({
         client: db,
-        table: config.tables.state,
+        table: config.tables.state ?? '',
         job: job.name,
         counter,
       }),

@@ -2,26 +2,27 @@
  * The StreamingJob construct: deploys one sparkless job to AWS as its tables, a worker and a
  * coordinator function, and the schedule that keeps the coordinator running.
  *
- *   import tweetsJob from '../examples/hashtags.js';
- *   const tweets = new kinesis.Stream(this, 'Tweets', { shardCount: 2 });
+ *   const tweets = new kinesis.Stream(this, 'Tweets', { shardCount: 4 });
  *   new StreamingJob(this, 'Hashtags', {
- *     job: tweetsJob,
- *     jobModule: fileURLToPath(new URL('../examples/hashtags.ts', import.meta.url)),
+ *     job: fileURLToPath(new URL('../examples/hashtags.ts', import.meta.url)),
  *     sources: { tweets },
  *   });
  *
- * The construct needs the job itself (to learn its sources, sinks and name while the stack is
- * built, and CDK constructors are synchronous) and the path of the module whose default export
- * it is (to bundle it). Both functions are bundled with a local esbuild, never Docker: the
- * handler as `index.mjs`, and the job module as `job.mjs` beside it, which the handler imports
- * at run time from the path in SPARKLESS_JOB_MODULE. Keeping the job a separate file keeps the
- * handlers' bundles the same for every job, and is how the embedded cloud loads a job too.
+ * The job module is bundled at synth time with the local esbuild (never Docker) and loaded in a
+ * child process to read its plan (job-module.ts): its sources and sinks must match the props,
+ * and it decides which tables exist, how long window panes are kept and how wide the worker
+ * must be able to run. Each function carries the bundle as `job.mjs` beside its handler
+ * (`index.mjs`), which loads it at cold start from SPARKLESS_JOB_MODULE, a path relative to the
+ * function's task root. Keeping the job a file of its own keeps the handlers the same for every
+ * job, and is how the embedded cloud loads a job too.
  */
-import { isAbsolute } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ArnFormat,
   CfnOutput,
+  type CfnResource,
   aws_cloudwatch as cloudwatch,
   aws_cloudwatch_actions as cloudwatchActions,
   Duration,
@@ -29,18 +30,26 @@ import {
   aws_events as events,
   aws_iam as iam,
   aws_kinesis as kinesis,
+  type aws_kms as kms,
   aws_lambda as lambda,
   aws_logs as logs,
   Names,
   aws_lambda_nodejs as nodejs,
   RemovalPolicy,
   Stack,
+  Stage,
   type aws_sns as sns,
   Token,
   aws_events_targets as targets,
+  Validations,
 } from 'aws-cdk-lib';
-import { Construct } from 'constructs';
-import { type RuntimeSettings, runtimeEnv, type SinkTarget } from '../contract/env.js';
+import { Construct, type IConstruct } from 'constructs';
+import {
+  DEFAULT_SETTINGS,
+  type RuntimeSettings,
+  runtimeEnv,
+  type SinkTarget,
+} from '../contract/env.js';
 import {
   BATCH_METRICS,
   type BatchMetricName,
@@ -49,29 +58,26 @@ import {
 } from '../contract/metrics.js';
 import { TABLE_SCHEMAS, type TableSchema } from '../contract/tables.js';
 import { formatMs } from '../core/duration.js';
-import { isJob, type Job } from '../core/job.js';
+import type { JobPlan } from '../core/plan.js';
+import { describeJobModule, JOB_FILE } from './job-module.js';
 
-/** The file name of the job module inside each function's bundle. */
-const JOB_FILE = 'job.mjs';
-/** Where Lambda unpacks a function's bundle. */
-const TASK_ROOT = '/var/task';
-/** The function handlers, relative to this file (the package ships `functions/` as source). */
-const WORKER_ENTRY = new URL('../../functions/worker.ts', import.meta.url);
-const COORDINATOR_ENTRY = new URL('../../functions/coordinator.ts', import.meta.url);
+/** The function handlers: `functions/` of the package, which ships them as TypeScript. */
+const PACKAGE_ROOT = packageRoot();
+const WORKER_ENTRY = join(PACKAGE_ROOT, 'functions', 'worker.ts');
+const COORDINATOR_ENTRY = join(PACKAGE_ROOT, 'functions', 'coordinator.ts');
+/** How many bytes a shard serves per second (Kinesis's read limit), for sizing the worker. */
+const SHARD_READ_BYTES_PER_SECOND = 2 * 1024 * 1024;
+/** The error code the coordinator logs when a redeployed job no longer fits the stored state. */
+const STATE_MISMATCH = 'STATE_MISMATCH';
 
 /** The properties of a {@link StreamingJob}. */
 export interface StreamingJobProps {
   /**
-   * The job to deploy: the default export of {@link jobModule}. Import it (under tsx, a
-   * TypeScript module can be imported directly) before constructing the stack.
+   * The absolute path of the job module: a file (TypeScript or JavaScript) whose default export
+   * is the job, `export default job('name', { batchInterval }, (ctx) => ...)`. It is bundled
+   * into each function, and loaded at synth time to read its plan.
    */
-  readonly job: Job;
-
-  /**
-   * The absolute path of the module whose default export is {@link job}. It is bundled with
-   * esbuild into each function as `job.mjs`, which the functions load at cold start.
-   */
-  readonly jobModule: string;
+  readonly job: string;
 
   /**
    * The Kinesis stream of each source of the job, by the name the job gives it
@@ -104,26 +110,72 @@ export interface StreamingJobProps {
   readonly stateRemovalPolicy?: RemovalPolicy;
 
   /**
+   * A customer managed KMS key for the tables and the output streams the construct creates.
+   *
+   * @default - tables are encrypted with the AWS managed key, streams with Kinesis's
+   */
+  readonly encryptionKey?: kms.IKey;
+
+  /**
    * How the runtime reads, plans and keeps things.
    *
    * @default - DEFAULT_SETTINGS of sparkless's contract (10,000 records and 8 MiB per shard
-   * and batch, from the trim horizon)
+   * and batch, from the trim horizon), with the data TTL raised to twice the job's longest
+   * window where that is longer than a week
    */
   readonly settings?: Partial<RuntimeSettings>;
 
   /**
-   * The worker function's memory.
+   * The worker function's memory, in MB.
    *
-   * @default 1024
+   * @default - 1024, or more when one shard's slice of a batch can exceed 64 MiB
    */
   readonly workerMemorySize?: number;
 
   /**
-   * The coordinator function's memory.
+   * How long one task may run.
+   *
+   * @default - three batch intervals plus 30 seconds, and at least a minute
+   */
+  readonly workerTimeout?: Duration;
+
+  /**
+   * The coordinator function's memory, in MB.
    *
    * @default 512
    */
   readonly coordinatorMemorySize?: number;
+
+  /**
+   * The functions' instruction set.
+   *
+   * @default lambda.Architecture.ARM_64
+   */
+  readonly architecture?: lambda.Architecture;
+
+  /**
+   * X-Ray tracing of the functions.
+   *
+   * @default lambda.Tracing.DISABLED
+   */
+  readonly tracing?: lambda.Tracing;
+
+  /**
+   * Concurrent executions reserved for the worker. A batch runs the tasks of a stage at once,
+   * one per shard or partition, so this must be at least the job's widest stage.
+   *
+   * @default - none reserved: the worker shares the account's unreserved concurrency (new
+   * accounts have a small quota, and reserving takes from it)
+   */
+  readonly workerReservedConcurrency?: number;
+
+  /**
+   * Provisioned (pre-initialized) executions of the worker, on an alias `live` that the
+   * coordinator then invokes, to take cold starts out of batch times.
+   *
+   * @default - none (billed whether used or not)
+   */
+  readonly workerProvisionedConcurrency?: number;
 
   /**
    * How long the functions' logs are kept.
@@ -142,8 +194,8 @@ export interface StreamingJobProps {
   readonly acknowledgeShardReadLimit?: boolean;
 
   /**
-   * Where the job's alarms (falling behind, errors, dead-lettered records, source lag) send
-   * their notifications.
+   * Where the job's alarms (falling behind, errors, dead-lettered records, source lag, a
+   * refused redeploy) send their notifications.
    *
    * @default - the alarms are created without actions
    */
@@ -156,9 +208,8 @@ export interface StreamingJobProps {
  * the coordinator every minute if none is running.
  *
  * Tables: control, data and dead letters are destroyed with the construct; the state table
- * (with point-in-time recovery) and the results tables it creates are retained by default. The
- * state table is created for stateless jobs too: it is empty and costs nothing on demand, and a
- * job that later gains a stateful operator keeps the same deployment.
+ * (with point-in-time recovery, and only for a job with stateful operators) and the results
+ * tables it creates are retained by default.
  *
  * Function names are chosen at synth time from the construct's path, since each function's
  * environment names both functions (a coordinator hands over to its successor).
@@ -166,12 +217,14 @@ export interface StreamingJobProps {
 export class StreamingJob extends Construct {
   /** The job's name, as given to `job(name, ...)`. */
   public readonly jobName: string;
+  /** The job's plan, read from the job module at synth time. */
+  public readonly plan: JobPlan;
   /** Lease, head, plans, claims and commits. */
   public readonly controlTable: dynamodb.Table;
   /** Shuffle blocks, intents, window panes and partials (with a TTL backstop). */
   public readonly dataTable: dynamodb.Table;
-  /** Keyed state of the job's stateful operators. */
-  public readonly stateTable: dynamodb.Table;
+  /** Keyed state of the job's stateful operators; undefined for a job without any. */
+  public readonly stateTable?: dynamodb.Table;
   /** Records and keys that could not be processed. */
   public readonly deadLetterTable: dynamodb.Table;
   /** The table of each `saveToTable` sink, by sink name (created or given). */
@@ -180,72 +233,96 @@ export class StreamingJob extends Construct {
   public readonly outputStreams: Readonly<Record<string, kinesis.IStream>>;
   /** Runs one task of one batch. */
   public readonly workerFunction: nodejs.NodejsFunction;
+  /** The alias the coordinator invokes when the worker has provisioned concurrency. */
+  public readonly workerAlias?: lambda.Alias;
   /** Plans batches and hands work to the worker. */
   public readonly coordinatorFunction: nodejs.NodejsFunction;
   /** Starts the coordinator every minute (an invocation that finds it running ends at once). */
   public readonly schedule: events.Rule;
-  /** The job's alarms: falling behind, task errors, dead-lettered records, source lag. */
+  /**
+   * The job's alarms: falling behind, task and function errors, dead-lettered records, source
+   * lag, and a redeployed job refused because its stateful plan no longer fits the state.
+   */
   public readonly alarms: readonly cloudwatch.Alarm[];
   /** A dashboard of the job's batches, in the manner of Spark's Streaming tab. */
   public readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: StreamingJobProps) {
     super(scope, id);
-    if (!isJob(props.job)) {
+    const who = `StreamingJob ${id}`;
+    if (typeof props.job !== 'string' || !isAbsolute(props.job)) {
       throw new Error(
-        `StreamingJob ${id}: 'job' must be a job (the default export of the job module, made by job(name, ...)), got ${typeof props.job}`,
+        `${who}: 'job' must be the absolute path of the job module (e.g. fileURLToPath(new URL('./jobs/hashtags.ts', import.meta.url))), got ${describe(props.job)}`,
       );
     }
-    if (typeof props.jobModule !== 'string' || !isAbsolute(props.jobModule)) {
+    validateMemory(who, 'workerMemorySize', props.workerMemorySize);
+    validateMemory(who, 'coordinatorMemorySize', props.coordinatorMemorySize);
+    validateCount(who, 'workerReservedConcurrency', props.workerReservedConcurrency, 1);
+    validateCount(who, 'workerProvisionedConcurrency', props.workerProvisionedConcurrency, 1);
+
+    const outDir = Stage.of(this)?.outdir;
+    if (!outDir) throw new Error(`${who}: must be created inside a CDK App (a Stage)`);
+    const described = describeJobModule(props.job, outDir, who);
+    const plan = described.plan;
+    this.plan = plan;
+    this.jobName = plan.job;
+    const B = plan.batchIntervalMs;
+    if (B < 1000 && !props.acknowledgeShardReadLimit) {
       throw new Error(
-        `StreamingJob ${id}: 'jobModule' must be the absolute path of the job's module, got ${String(props.jobModule)}`,
+        `${who}: the batch interval (${formatMs(B)}) is under 1s; every batch reads each shard, and Kinesis allows 5 reads per second per shard, shared with every other consumer: use a batch interval of at least 1s, or set acknowledgeShardReadLimit: true`,
       );
     }
-    validateMemory(id, 'workerMemorySize', props.workerMemorySize);
-    validateMemory(id, 'coordinatorMemorySize', props.coordinatorMemorySize);
-    if (props.job.batchIntervalMs < 1000 && !props.acknowledgeShardReadLimit) {
-      throw new Error(
-        `StreamingJob ${id}: the batch interval (${formatMs(props.job.batchIntervalMs)}) is under 1s; every batch reads each shard, and Kinesis allows 5 reads per second per shard, shared with every other consumer: use a batch interval of at least 1s, or set acknowledgeShardReadLimit: true`,
-      );
-    }
-    const plan = props.job.plan;
-    this.jobName = props.job.name;
     validateNames(
-      id,
+      who,
       'sources',
       plan.sources.map((s) => s.name),
       Object.keys(props.sources ?? {}),
     );
     const tableSinks = plan.sinks.filter((s) => s.kind === 'table').map((s) => s.name);
     const streamSinks = plan.sinks.filter((s) => s.kind === 'stream').map((s) => s.name);
-    validateSubset(id, 'resultTables', 'saveToTable', tableSinks, props.resultTables);
-    validateSubset(id, 'outputStreams', 'saveToStream', streamSinks, props.outputStreams);
+    validateSubset(who, 'resultTables', 'saveToTable', tableSinks, props.resultTables);
+    validateSubset(who, 'outputStreams', 'saveToStream', streamSinks, props.outputStreams);
+    const widest = widestStage(plan);
+    if (
+      props.workerReservedConcurrency !== undefined &&
+      !Token.isUnresolved(props.workerReservedConcurrency) &&
+      props.workerReservedConcurrency < widest
+    ) {
+      throw new Error(
+        `${who}: 'workerReservedConcurrency' (${props.workerReservedConcurrency}) is below the ${widest} tasks the job's widest stage runs at once (its partitions), so batches would wait for throttled tasks: reserve at least ${widest}, plus one per shard of the sources`,
+      );
+    }
+    const settings = withDataTtl(who, plan, props.settings);
 
     const retained = props.stateRemovalPolicy ?? RemovalPolicy.RETAIN;
-    this.controlTable = this.table('ControlTable', TABLE_SCHEMAS.control, RemovalPolicy.DESTROY);
-    this.dataTable = this.table('DataTable', TABLE_SCHEMAS.data, RemovalPolicy.DESTROY);
-    this.stateTable = this.table('StateTable', TABLE_SCHEMAS.state, retained, true);
+    const key = props.encryptionKey;
+    this.controlTable = this.table(
+      'ControlTable',
+      TABLE_SCHEMAS.control,
+      RemovalPolicy.DESTROY,
+      key,
+    );
+    this.dataTable = this.table('DataTable', TABLE_SCHEMAS.data, RemovalPolicy.DESTROY, key);
+    if (plan.stateful.length > 0) {
+      this.stateTable = this.table('StateTable', TABLE_SCHEMAS.state, retained, key);
+    }
     this.deadLetterTable = this.table(
       'DeadLetterTable',
       TABLE_SCHEMAS.deadLetters,
       RemovalPolicy.DESTROY,
+      key,
     );
 
     const resultTables: Record<string, dynamodb.ITable> = {};
     for (const sink of tableSinks) {
       resultTables[sink] =
         props.resultTables?.[sink] ??
-        this.table(`Results-${sink}`, TABLE_SCHEMAS.results, retained, true);
+        this.table(`Results-${sink}`, TABLE_SCHEMAS.results, retained, key);
     }
     this.resultTables = resultTables;
     const outputStreams: Record<string, kinesis.IStream> = {};
     for (const sink of streamSinks) {
-      outputStreams[sink] =
-        props.outputStreams?.[sink] ??
-        new kinesis.Stream(this, `Output-${sink}`, {
-          streamMode: kinesis.StreamMode.ON_DEMAND,
-          encryption: kinesis.StreamEncryption.MANAGED,
-        });
+      outputStreams[sink] = props.outputStreams?.[sink] ?? this.outputStream(sink, key);
     }
     this.outputStreams = outputStreams;
 
@@ -261,41 +338,64 @@ export class StreamingJob extends Construct {
 
     // Concrete names: each function's environment names both, which Refs could not do
     // without a circular dependency.
-    const workerName = Names.uniqueResourceName(this, { maxLength: 57, separator: '-' });
-    const functionNames = { worker: `${workerName}-worker`, coordinator: `${workerName}-coord` };
+    const baseName = Names.uniqueResourceName(this, { maxLength: 57, separator: '-' });
+    const functionNames = { worker: `${baseName}-worker`, coordinator: `${baseName}-coord` };
+    const provisioned = props.workerProvisionedConcurrency;
+    const WORKER_ALIAS = 'live';
     const environment = runtimeEnv({
       jobName: this.jobName,
-      jobModule: `${TASK_ROOT}/${JOB_FILE}`,
+      // Relative: the runtime resolves it against the function's task root.
+      jobModule: JOB_FILE,
       tables: {
         control: this.controlTable.tableName,
         data: this.dataTable.tableName,
-        state: this.stateTable.tableName,
+        ...(this.stateTable ? { state: this.stateTable.tableName } : {}),
         deadLetters: this.deadLetterTable.tableName,
       },
-      functions: functionNames,
+      functions: {
+        worker: provisioned ? `${functionNames.worker}:${WORKER_ALIAS}` : functionNames.worker,
+        coordinator: functionNames.coordinator,
+      },
       sources,
       sinks,
-      ...(props.settings ? { settings: props.settings } : {}),
+      settings,
     });
 
-    const common = (entry: URL, name: string, logsId: string) => ({
-      entry: fileURLToPath(entry),
-      functionName: name,
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
-      environment: { ...environment, NODE_OPTIONS: '--enable-source-maps' },
-      logGroup: new logs.LogGroup(this, logsId, {
+    const common = (
+      entry: string,
+      name: string,
+      logsId: string,
+      logGroup = new logs.LogGroup(this, logsId, {
         retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
         removalPolicy: RemovalPolicy.DESTROY,
       }),
-      bundling: jobBundling(props.jobModule),
+    ) => ({
+      entry,
+      functionName: name,
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: props.architecture ?? lambda.Architecture.ARM_64,
+      tracing: props.tracing ?? lambda.Tracing.DISABLED,
+      environment: { ...environment, NODE_OPTIONS: '--enable-source-maps' },
+      logGroup,
+      role: this.role(`${logsId.replace(/Logs$/, '')}Role`, logGroup),
+      bundling: jobBundling(described.bundleDir),
     });
     this.workerFunction = new nodejs.NodejsFunction(this, 'Worker', {
       ...common(WORKER_ENTRY, functionNames.worker, 'WorkerLogs'),
       description: `sparkless job ${this.jobName}: runs one task of one batch`,
-      memorySize: props.workerMemorySize ?? 1024,
-      timeout: Duration.seconds(Math.max(60, (3 * plan.batchIntervalMs) / 1000 + 30)),
+      memorySize: props.workerMemorySize ?? workerMemory(plan, settings),
+      timeout: props.workerTimeout ?? Duration.seconds(Math.max(60, (3 * B) / 1000 + 30)),
+      ...(props.workerReservedConcurrency !== undefined
+        ? { reservedConcurrentExecutions: props.workerReservedConcurrency }
+        : {}),
     });
+    if (provisioned) {
+      this.workerAlias = new lambda.Alias(this, 'WorkerAlias', {
+        aliasName: WORKER_ALIAS,
+        version: this.workerFunction.currentVersion,
+        provisionedConcurrentExecutions: provisioned,
+      });
+    }
     this.coordinatorFunction = new nodejs.NodejsFunction(this, 'Coordinator', {
       ...common(COORDINATOR_ENTRY, functionNames.coordinator, 'CoordinatorLogs'),
       description: `sparkless job ${this.jobName}: plans batches and hands them to the worker`,
@@ -303,32 +403,38 @@ export class StreamingJob extends Construct {
       timeout: Duration.minutes(15),
     });
 
+    // Least privilege, per function. Both read the sources (the coordinator lists shards and
+    // resolves start positions) and keep the control, data and state tables (the coordinator
+    // deletes a committed batch's data and purges tombstones). Only the worker writes results,
+    // output records and dead letters; only the coordinator invokes functions.
     for (const fn of [this.workerFunction, this.coordinatorFunction]) {
-      for (const table of [
-        this.controlTable,
-        this.dataTable,
-        this.stateTable,
-        this.deadLetterTable,
-        ...Object.values(resultTables),
-      ]) {
-        table.grantReadWriteData(fn);
+      for (const table of [this.controlTable, this.dataTable, this.stateTable]) {
+        table?.grantReadWriteData(fn);
       }
       for (const stream of Object.values(props.sources)) stream.grantRead(fn);
-      for (const stream of Object.values(outputStreams)) stream.grantWrite(fn);
     }
-    // The coordinator invokes the worker and, to hand over, itself; by name, as above.
+    this.deadLetterTable.grantWriteData(this.workerFunction);
+    for (const table of Object.values(resultTables)) table.grantWriteData(this.workerFunction);
+    for (const stream of Object.values(outputStreams)) stream.grantWrite(this.workerFunction);
+    this.acknowledgeFindings(props);
+    // The coordinator invokes the worker (or its alias) and, to hand over, itself; by name,
+    // as above.
     const stack = Stack.of(this);
+    const functionArn = (name: string) =>
+      stack.formatArn({
+        service: 'lambda',
+        resource: 'function',
+        resourceName: name,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
     this.coordinatorFunction.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['lambda:InvokeFunction'],
-        resources: [functionNames.worker, functionNames.coordinator].map((name) =>
-          stack.formatArn({
-            service: 'lambda',
-            resource: 'function',
-            resourceName: name,
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        ),
+        resources: [
+          functionArn(functionNames.worker),
+          ...(provisioned ? [functionArn(`${functionNames.worker}:${WORKER_ALIAS}`)] : []),
+          functionArn(functionNames.coordinator),
+        ],
       }),
     );
 
@@ -347,7 +453,16 @@ export class StreamingJob extends Construct {
       ],
     });
 
-    const B = props.job.batchIntervalMs;
+    // A redeployed job whose stateful plan no longer fits the stored state is refused by the
+    // coordinator, which logs the code; count those lines.
+    new logs.MetricFilter(this, 'StateMismatchFilter', {
+      logGroup: this.coordinatorFunction.logGroup,
+      filterPattern: logs.FilterPattern.stringValue('$.code', '=', STATE_MISMATCH),
+      metricNamespace: METRIC_NAMESPACE,
+      metricName: 'StateMismatch',
+      dimensions: { [METRIC_DIMENSION]: '$.job' },
+      metricValue: '1',
+    });
     const period = Duration.minutes(1);
     const alarm = (
       name: string,
@@ -398,6 +513,18 @@ export class StreamingJob extends Construct {
         this.metric('DeadLetteredRecords', { statistic: 'Sum', period }),
         0,
         'records or keys went to the dead-letter table',
+      ),
+      alarm(
+        'StateMismatch',
+        new cloudwatch.Metric({
+          namespace: METRIC_NAMESPACE,
+          metricName: 'StateMismatch',
+          dimensionsMap: { [METRIC_DIMENSION]: this.jobName },
+          statistic: 'Sum',
+          period,
+        }),
+        0,
+        "the coordinator refuses the deployed job: its stateful operators (kind, name, partitions, window, slide or timeout) changed, so the stored state does not fit; the coordinator's log has the message. Deploy the job that wrote the state, or reset the state",
       ),
       alarm(
         'SourceLag',
@@ -463,10 +590,12 @@ export class StreamingJob extends Construct {
       description: `The dashboard of job '${this.jobName}'`,
       value: `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards:name=${this.dashboard.dashboardName}`,
     });
-    new CfnOutput(this, 'StateTableName', {
-      description: `The keyed state of job '${this.jobName}' (read it with readState from sparkless/aws)`,
-      value: this.stateTable.tableName,
-    });
+    if (this.stateTable) {
+      new CfnOutput(this, 'StateTableName', {
+        description: `The keyed state of job '${this.jobName}' (read it with readState from sparkless/aws)`,
+        value: this.stateTable.tableName,
+      });
+    }
     for (const [sink, table] of Object.entries(this.resultTables)) {
       new CfnOutput(this, `Results${sink.replace(/[^A-Za-z0-9]/g, '')}`, {
         description: `The results table of sink '${sink}' of job '${this.jobName}'`,
@@ -516,6 +645,11 @@ export class StreamingJob extends Construct {
 
   /** Lets `grantee` read the job's keyed state (e.g. an application serving it). */
   public grantReadState(grantee: iam.IGrantable): iam.Grant {
+    if (!this.stateTable) {
+      throw new Error(
+        `StreamingJob ${this.node.id}: job '${this.jobName}' has no stateful operators, so no state table to grant reading; grant its results tables with grantReadResults instead`,
+      );
+    }
     return this.stateTable.grantReadData(grantee);
   }
 
@@ -545,11 +679,65 @@ export class StreamingJob extends Construct {
     return this.coordinatorFunction.metricErrors(props);
   }
 
+  /** An on-demand stream for a `saveToStream` sink. */
+  private outputStream(sink: string, key: kms.IKey | undefined): kinesis.Stream {
+    const stream = new kinesis.Stream(this, `Output-${sink}`, {
+      streamMode: kinesis.StreamMode.ON_DEMAND,
+      ...(key
+        ? { encryption: kinesis.StreamEncryption.KMS, encryptionKey: key }
+        : { encryption: kinesis.StreamEncryption.MANAGED }),
+    });
+    if (key) {
+      Validations.of(stream).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-KDS3',
+        reason: 'The stream is encrypted with the customer managed key given as encryptionKey.',
+      });
+    }
+    return stream;
+  }
+
+  /**
+   * Acknowledges, with the reason, the AwsSolutions findings (cdk-nag) that follow from the
+   * design or from an option the user chose; everything else is fixed, not acknowledged.
+   */
+  private acknowledgeFindings(props: StreamingJobProps): void {
+    for (const fn of [this.workerFunction, this.coordinatorFunction]) {
+      const role = fn.role;
+      if (!role) continue;
+      const reason =
+        "From aws-cdk-lib's grant methods for an encrypted table or stream: the KMS action families are granted on that key only.";
+      Validations.of(role).acknowledge(
+        { id: 'AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', reason },
+        { id: 'AwsSolutions::AwsSolutions-IAM5[Action::kms:ReEncrypt*]', reason },
+      );
+      if ((props.tracing ?? lambda.Tracing.DISABLED) !== lambda.Tracing.DISABLED) {
+        Validations.of(role).acknowledge({
+          id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+          reason:
+            "Tracing was asked for: X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions.",
+        });
+      }
+    }
+  }
+
+  /**
+   * A function's role: it may write to its own log group and nothing else until granted (the
+   * managed AWSLambdaBasicExecutionRole would let it write to every log group).
+   */
+  private role(id: string, logGroup: logs.ILogGroup): iam.Role {
+    const role = new iam.Role(this, id, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `A function of sparkless job ${this.jobName}`,
+    });
+    logGroup.grantWrite(role);
+    return role;
+  }
+
   private table(
     id: string,
     schema: TableSchema,
     removalPolicy: RemovalPolicy,
-    pointInTimeRecovery = false,
+    encryptionKey: kms.IKey | undefined,
   ): dynamodb.Table {
     const attribute = (a: { name: string }) => ({
       name: a.name,
@@ -560,25 +748,31 @@ export class StreamingJob extends Construct {
       ...(schema.sortKey ? { sortKey: attribute(schema.sortKey) } : {}),
       ...(schema.timeToLiveAttribute ? { timeToLiveAttribute: schema.timeToLiveAttribute } : {}),
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: pointInTimeRecovery },
+      ...(encryptionKey
+        ? { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey }
+        : { encryption: dynamodb.TableEncryption.AWS_MANAGED }),
+      // Every table: the control table holds the head and commits, the data table window
+      // panes, the dead-letter table what could not be processed, and state and results are
+      // the job's output. Recovery is priced by size, and these are small but for state.
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy,
     });
   }
 }
 
 /**
- * Bundling of a function with the job module beside its handler: esbuild, locally, as ESM
- * (the handler imports the job with a dynamic `import()`), with source maps and the AWS SDK
- * left to the Lambda runtime.
+ * Bundling of a function with the job beside its handler: esbuild, locally, as ESM (the handler
+ * imports the job with a dynamic `import()`), with source maps and the AWS SDK left to the
+ * Lambda runtime. The job's bundle, made once at synth time, is copied in after the handler's.
  */
-function jobBundling(jobModule: string): nodejs.BundlingOptions {
+function jobBundling(jobBundleDir: string): nodejs.BundlingOptions {
   return {
     forceDockerBundling: false,
     format: nodejs.OutputFormat.ESM,
     target: 'node24',
     sourceMap: true,
     sourceMapMode: nodejs.SourceMapMode.DEFAULT,
+    logLevel: nodejs.LogLevel.WARNING,
     externalModules: ['@aws-sdk/*'],
     mainFields: ['module', 'main'],
     esbuildArgs: { '--conditions': 'source' },
@@ -590,17 +784,11 @@ function jobBundling(jobModule: string): nodejs.BundlingOptions {
       beforeInstall: () => [],
       afterBundling: (_inputDir: string, outputDir: string) => [
         [
-          'npx --no-install esbuild',
-          '--bundle',
-          quote(jobModule),
-          '--platform=node',
-          '--format=esm',
-          '--target=node24',
-          '--conditions=source',
-          '--external:@aws-sdk/*',
-          '--sourcemap',
-          `--banner:js=${quote("import { createRequire as __sparklessRequire } from 'node:module'; const require = __sparklessRequire(import.meta.url);")}`,
-          `--outfile=${quote(`${outputDir}/${JOB_FILE}`)}`,
+          quote(process.execPath),
+          '-e',
+          quote('require("node:fs").cpSync(process.argv[1], process.argv[2], { recursive: true })'),
+          quote(jobBundleDir),
+          quote(outputDir),
         ].join(' '),
       ],
     },
@@ -617,7 +805,7 @@ function list(names: readonly string[]): string {
 
 /** Throws unless `given` names exactly `expected`, saying which are missing and which unknown. */
 function validateNames(
-  id: string,
+  who: string,
   prop: string,
   expected: readonly string[],
   given: readonly string[],
@@ -630,13 +818,13 @@ function validateNames(
     ...(extra.length ? [`unknown ${list(extra)}`] : []),
   ];
   throw new Error(
-    `StreamingJob ${id}: '${prop}' must name exactly the job's sources ${list(expected)}: ${problems.join('; ')}`,
+    `${who}: '${prop}' must name exactly the job's sources ${list(expected)}: ${problems.join('; ')}`,
   );
 }
 
 /** Throws if `given` names a sink the job does not have (of that kind). */
 function validateSubset(
-  id: string,
+  who: string,
   prop: string,
   operator: string,
   sinks: readonly string[],
@@ -645,16 +833,83 @@ function validateSubset(
   const extra = Object.keys(given ?? {}).filter((n) => !sinks.includes(n));
   if (extra.length) {
     throw new Error(
-      `StreamingJob ${id}: '${prop}' names ${list(extra)}, which the job has no ${operator} sink of; its ${operator} sinks: ${list(sinks)}`,
+      `${who}: '${prop}' names ${list(extra)}, which the job has no ${operator} sink of; its ${operator} sinks: ${list(sinks)}`,
     );
   }
 }
 
-function validateMemory(id: string, prop: string, value: number | undefined): void {
+function validateMemory(who: string, prop: string, value: number | undefined): void {
   if (value === undefined || Token.isUnresolved(value)) return;
   if (!Number.isInteger(value) || value < 128 || value > 10_240) {
     throw new Error(
-      `StreamingJob ${id}: '${prop}' must be a whole number of MB from 128 to 10240, got ${value}`,
+      `${who}: '${prop}' must be a whole number of MB from 128 to 10240, got ${value}`,
     );
+  }
+}
+
+function validateCount(who: string, prop: string, value: number | undefined, min: number): void {
+  if (value === undefined || Token.isUnresolved(value)) return;
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${who}: '${prop}' must be a whole number of at least ${min}, got ${value}`);
+  }
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? `'${value}'` : String(value);
+}
+
+/** The most tasks one stage of the job runs at once, not counting shards (unknown here). */
+function widestStage(plan: JobPlan): number {
+  return Math.max(1, ...plan.stages.map((s) => s.partitions ?? 1));
+}
+
+/**
+ * The settings with a data TTL that outlives the job's windows: panes live in the data table,
+ * and a window reads them until it has slid past, so the TTL backstop must be longer than the
+ * longest window. Twice, to leave room for a job catching up.
+ */
+function withDataTtl(
+  who: string,
+  plan: JobPlan,
+  settings: Partial<RuntimeSettings> | undefined,
+): Partial<RuntimeSettings> {
+  const window = Math.max(0, ...plan.stateful.map((s) => s.windowMs ?? 0));
+  const given = settings?.dataTtlMs;
+  if (given !== undefined && given < 2 * window) {
+    throw new Error(
+      `${who}: settings.dataTtlMs (${formatMs(given)}) is shorter than twice the job's longest window (${formatMs(window)}), so window panes could expire while still needed: set it to at least ${2 * window} ms, or leave it out`,
+    );
+  }
+  if (given !== undefined || 2 * window <= DEFAULT_SETTINGS.dataTtlMs) return settings ?? {};
+  return { ...settings, dataTtlMs: 2 * window };
+}
+
+/**
+ * The worker's memory: 1024 MB, or 16 MB per MiB of the largest slice one shard can give a
+ * batch (a slice is decoded, combined and shuffled in memory), whichever is more.
+ */
+function workerMemory(plan: JobPlan, settings: Partial<RuntimeSettings>): number {
+  const sliceBytes = Math.min(
+    settings.maxBytesPerBatch ?? DEFAULT_SETTINGS.maxBytesPerBatch,
+    (SHARD_READ_BYTES_PER_SECOND * plan.batchIntervalMs) / 1000,
+  );
+  const mb = Math.ceil((16 * sliceBytes) / (1024 * 1024) / 64) * 64;
+  return Math.min(10_240, Math.max(1024, mb));
+}
+
+/** The root of the sparkless package, from its source or its build alike. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      const { name } = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string };
+      if (name === 'sparkless') return dir;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) {
+      throw new Error('sparkless/constructs: cannot find the sparkless package around this module');
+    }
+    dir = parent;
   }
 }

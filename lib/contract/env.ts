@@ -94,7 +94,8 @@ export interface RuntimeConfig {
   readonly tables: {
     readonly control: string;
     readonly data: string;
-    readonly state: string;
+    /** The keyed state table; a job without stateful operators has none. */
+    readonly state?: string;
     readonly deadLetters: string;
   };
   readonly functions: { readonly worker: string; readonly coordinator: string };
@@ -125,7 +126,7 @@ export function runtimeEnv(config: RuntimeConfigInput): Record<string, string> {
     [ENV.jobModule]: config.jobModule,
     [ENV.controlTable]: config.tables.control,
     [ENV.dataTable]: config.tables.data,
-    [ENV.stateTable]: config.tables.state,
+    ...(config.tables.state ? { [ENV.stateTable]: config.tables.state } : {}),
     [ENV.deadLetterTable]: config.tables.deadLetters,
     [ENV.workerFunction]: config.functions.worker,
     [ENV.coordinatorFunction]: config.functions.coordinator,
@@ -171,10 +172,11 @@ export function readRuntimeEnv(env: Readonly<Record<string, string | undefined>>
     'a job name (a letter, then up to 47 letters, digits or -)',
   );
   const jobModule = text(ENV.jobModule);
+  const state = env[ENV.stateTable];
   const tables = {
     control: text(ENV.controlTable),
     data: text(ENV.dataTable),
-    state: text(ENV.stateTable),
+    ...(state ? { state } : {}),
     deadLetters: text(ENV.deadLetterTable),
   };
   const functions = {

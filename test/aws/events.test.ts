@@ -2,9 +2,16 @@
  * The handlers reject a malformed event with an error naming what is wrong and what was expected.
  */
 import { SparklessError } from 'sparkless';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import hashtags from '../../examples/hashtags.js';
 import { parseCoordinatorEvent, parseTaskEvent } from '../../lib/aws/events.js';
-import { createWorkerHandler } from '../../lib/aws/handlers.js';
+import { createCoordinatorHandler, createWorkerHandler } from '../../lib/aws/handlers.js';
+import { checkDeployment } from '../../lib/aws/runtime.js';
+import {
+  DEFAULT_SETTINGS,
+  type RuntimeConfig,
+  type RuntimeSettings,
+} from '../../lib/contract/env.js';
 
 const invalid = (fn: () => unknown, message: string) => {
   let caught: unknown;
@@ -91,5 +98,52 @@ describe('coordinator events', () => {
     ],
   ])('rejects %j', (event, message) => {
     invalid(() => parseCoordinatorEvent(event, 'clicks'), message);
+  });
+});
+
+describe('coordinator errors in the log', () => {
+  it("logs a failure's code and job as one JSON line, for the construct's metric filter", async () => {
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      const handler = createCoordinatorHandler(async () => ({ job: { name: 'clicks' } }) as never);
+      await expect(handler({ kind: 'coordinate', job: 'other' })).rejects.toThrow(/'job'/);
+    } finally {
+      spy.mockRestore();
+    }
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged).toEqual([
+      expect.objectContaining({ sparkless: 'error', code: 'INVALID_EVENT', job: 'clicks' }),
+    ]);
+  });
+});
+
+describe('deployment checks', () => {
+  const config = (settings: Partial<RuntimeSettings>, state?: string): RuntimeConfig => ({
+    jobName: hashtags.name,
+    jobModule: 'job.mjs',
+    tables: { control: 'c', data: 'd', ...(state ? { state } : {}), deadLetters: 'l' },
+    functions: { worker: 'w', coordinator: 'k' },
+    sources: { tweets: 's' },
+    sinks: {},
+    settings: { ...DEFAULT_SETTINGS, ...settings },
+  });
+
+  it('refuses a stateful job without a state table', () => {
+    expect(() => checkDeployment(hashtags, config({}))).toThrow(
+      /job 'hashtags' keeps state \('hashtag-counts'\) but SPARKLESS_STATE_TABLE is not set/,
+    );
+    expect(() => checkDeployment(hashtags, config({}, 'state'))).not.toThrow();
+  });
+
+  it('refuses a data TTL under twice the longest window', () => {
+    // The hashtags window is 300 s.
+    expect(() => checkDeployment(hashtags, config({ dataTtlMs: 599_999 }, 'state'))).toThrow(
+      /dataTtlMs \(599999 ms\) would let its panes expire; set dataTtlMs to at least twice the longest window \(600000 ms\)/,
+    );
+    expect(() => checkDeployment(hashtags, config({ dataTtlMs: 600_000 }, 'state'))).not.toThrow();
   });
 });

@@ -66,7 +66,7 @@ describe('contract: environment', () => {
 
   it('names every missing or malformed variable and says how to fix it', () => {
     const env: Record<string, string | undefined> = { ...runtimeEnv(config) };
-    delete env[ENV.stateTable];
+    delete env[ENV.dataTable];
     env[ENV.sources] = '{not json';
     env[ENV.sinks] = JSON.stringify({ out: { kind: 'queue', queue: 'q' } });
     env[ENV.settings] = JSON.stringify({ maxRecordsPerBatch: 0, maxRecords: 5 });
@@ -78,7 +78,7 @@ describe('contract: environment', () => {
     }
     expect(SparklessError.is(error, 'INVALID_ENVIRONMENT')).toBe(true);
     const message = (error as Error).message;
-    expect(message).toContain('SPARKLESS_STATE_TABLE is not set');
+    expect(message).toContain('SPARKLESS_DATA_TABLE is not set');
     expect(message).toContain('SPARKLESS_SOURCES must be JSON');
     expect(message).toContain(`SPARKLESS_SINKS: sink 'out' must be {"kind":"table"`);
     expect(message).toContain(
