@@ -3,6 +3,19 @@
  */
 export type { LocalCloud, LocalCloudOptions } from './cloud.js';
 export { startLocalCloud } from './cloud.js';
+export type {
+  DeployedFunction,
+  DeployedResource,
+  DeployedSchedule,
+  DeployedStream,
+  DeployedTable,
+  DeployStackOptions,
+  DestroyOptions,
+  DestroyResult,
+  LocalDeployment,
+  ScheduleTarget,
+} from './deploy.js';
+export { ACCEPTED_TYPES, CREATED_TYPES, deployStack, parseScheduleExpression } from './deploy.js';
 export type { Dynalite, DynaliteOptions } from './dynamo.js';
 export { startDynalite } from './dynamo.js';
 export type { KinesisLocal, KinesisLocalOptions } from './kinesis.js';
