@@ -20,9 +20,10 @@
  *                             global and local secondary indexes, stream specification
  *   AWS::Lambda::Function     a function of the local Lambda service running the code of the
  *                             stack's asset (Code.S3Key is `<hash>.zip`; the asset manifest maps
- *                             it to the directory `asset.<hash>` of the assembly) or of
- *                             Code.ZipFile; Handler, Environment, MemorySize, Timeout and
- *                             ReservedConcurrentExecutions as given
+ *                             it to the directory `asset.<hash>` of the assembly), or inline
+ *                             Code.ZipFile (written to `.local-inline/` in the assembly as the
+ *                             CommonJS index.js Lambda makes of it); Handler, Environment,
+ *                             MemorySize, Timeout and ReservedConcurrentExecutions as given
  *   AWS::Events::Rule         a timer per scheduled rule (`rate(N unit)`) that invokes its
  *                             Lambda targets asynchronously (InvocationType Event) with their
  *                             Input, or with EventBridge's "Scheduled Event" when none is given
@@ -53,8 +54,9 @@
  *   provides it; here it is resolved from the asset directory upwards, so the assembly must
  *   lie under a directory whose node_modules has the SDK (synthesize into the project, e.g.
  *   `cdk.out` or `.sparkless/`). The deploy checks this and says so when it is not the case.
- * - dynalite has no TTL settings: a table's TimeToLiveSpecification is listed in the
- *   deployment but not applied (nothing on the local cloud deletes expired items anyway).
+ * - A table's TimeToLiveSpecification is set where the emulator can; dynalite has no TTL
+ *   settings, so there it is only listed in the deployment (and nothing on the local cloud
+ *   deletes expired items anyway).
  * - Ignored properties: point-in-time recovery, SSE and KMS keys, tags, contributor insights,
  *   deletion protection, table classes, Lambda architectures, roles, VPC and logging config.
  * - A failed deploy deletes everything it created, whatever the DeletionPolicy; `destroy()`
@@ -746,8 +748,7 @@ interface CreateContext {
   readonly region: string;
   readonly accountId: string;
   readonly partition: string;
-  readonly kinesis: KinesisClient;
-  readonly dynamodb: DynamoDBClient;
+  readonly clients: Clients;
   readonly assets: AssetLookup;
   readonly progress: (message: string) => void;
   readonly where: string;
@@ -816,8 +817,8 @@ async function createStream(ctx: CreateContext): Promise<Created> {
       `deployStack: ${ctx.where}: a provisioned stream needs ShardCount; give shardCount, or streamMode ON_DEMAND`,
     );
   }
-  const kinesis = ctx.kinesis;
-  await kinesis.send(
+  const clients = ctx.clients;
+  await clients.kinesis.send(
     new CreateStreamCommand({
       StreamName: name,
       ...(mode === 'ON_DEMAND'
@@ -828,13 +829,13 @@ async function createStream(ctx: CreateContext): Promise<Created> {
   const active = () =>
     until(
       `stream ${name} becoming ACTIVE`,
-      () => kinesis.send(new DescribeStreamSummaryCommand({ StreamName: name })),
+      () => clients.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: name })),
       (d) => d.StreamDescriptionSummary?.StreamStatus === 'ACTIVE',
     );
   let summary = await active();
   const retention = num(ctx, 'RetentionPeriodHours');
   if (retention !== undefined && retention > 24) {
-    await kinesis.send(
+    await clients.kinesis.send(
       new IncreaseStreamRetentionPeriodCommand({
         StreamName: name,
         RetentionPeriodHours: retention,
@@ -844,7 +845,7 @@ async function createStream(ctx: CreateContext): Promise<Created> {
   }
   const encryption = ctx.props.StreamEncryption;
   if (isObject(encryption) && encryption.EncryptionType === 'KMS') {
-    await kinesis.send(
+    await clients.kinesis.send(
       new StartStreamEncryptionCommand({
         StreamName: name,
         EncryptionType: 'KMS',
@@ -866,7 +867,7 @@ async function createStream(ctx: CreateContext): Promise<Created> {
     arn,
     attributes: { Arn: arn },
     delete: async () => {
-      await kinesis.send(
+      await clients.kinesis.send(
         new DeleteStreamCommand({ StreamName: name, EnforceConsumerDeletion: true }),
       );
     },
@@ -972,11 +973,11 @@ async function createTable(ctx: CreateContext): Promise<Created> {
         }
       : {}),
   };
-  const dynamodb = ctx.dynamodb;
-  await dynamodb.send(new CreateTableCommand(input));
+  const clients = ctx.clients;
+  await clients.dynamodb.send(new CreateTableCommand(input));
   const described = await until(
     `table ${name} becoming ACTIVE`,
-    () => dynamodb.send(new DescribeTableCommand({ TableName: name })),
+    () => clients.dynamodb.send(new DescribeTableCommand({ TableName: name })),
     (d) => d.Table?.TableStatus === 'ACTIVE',
   );
   const arn =
@@ -988,7 +989,7 @@ async function createTable(ctx: CreateContext): Promise<Created> {
   if (isObject(ttl) && ttl.Enabled === true && typeof ttl.AttributeName === 'string') {
     timeToLiveAttribute = ttl.AttributeName;
     try {
-      await dynamodb.send(
+      await clients.dynamodb.send(
         new UpdateTimeToLiveCommand({
           TableName: name,
           TimeToLiveSpecification: { AttributeName: ttl.AttributeName, Enabled: true },
@@ -1029,7 +1030,7 @@ async function createTable(ctx: CreateContext): Promise<Created> {
     arn,
     attributes: attrs,
     delete: async () => {
-      await dynamodb.send(new DeleteTableCommand({ TableName: name }));
+      await clients.dynamodb.send(new DeleteTableCommand({ TableName: name }));
     },
   };
 }
@@ -1422,6 +1423,49 @@ function acceptResource(ctx: CreateContext): Created {
 
 const CLIENT_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' } as const;
 
+/**
+ * The deployer's own clients of the cloud, made when first used and closed after the deploy
+ * and after a destroy, so that a deployment holds no connections in between.
+ */
+class Clients {
+  readonly #endpoint: string;
+  readonly #region: string;
+  #kinesis: KinesisClient | undefined;
+  #dynamodb: DynamoDBClient | undefined;
+
+  constructor(endpoint: string, region: string) {
+    this.#endpoint = endpoint;
+    this.#region = region;
+  }
+
+  #config() {
+    return {
+      endpoint: this.#endpoint,
+      region: this.#region,
+      credentials: CLIENT_CREDENTIALS,
+      requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000 }),
+      maxAttempts: 3,
+    };
+  }
+
+  get kinesis(): KinesisClient {
+    this.#kinesis ??= new KinesisClient(this.#config());
+    return this.#kinesis;
+  }
+
+  get dynamodb(): DynamoDBClient {
+    this.#dynamodb ??= new DynamoDBClient(this.#config());
+    return this.#dynamodb;
+  }
+
+  close(): void {
+    this.#kinesis?.destroy();
+    this.#dynamodb?.destroy();
+    this.#kinesis = undefined;
+    this.#dynamodb = undefined;
+  }
+}
+
 function isCustomResource(type: string): boolean {
   return type.startsWith('Custom::') || type === 'AWS::CloudFormation::CustomResource';
 }
@@ -1691,15 +1735,7 @@ export async function deployStack(
   const order = creationOrder(dependencies, stackName);
 
   // --- Create.
-  const clientConfig = {
-    endpoint: cloud.endpoint,
-    region,
-    credentials: CLIENT_CREDENTIALS,
-    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000 }),
-    maxAttempts: 3,
-  };
-  const kinesis = new KinesisClient(clientConfig);
-  const dynamodb = new DynamoDBClient(clientConfig);
+  const clients = new Clients(cloud.endpoint, region);
   const creationSequence: string[] = [];
   const schedules = new Map<string, ScheduleState>();
   const parts: DeploymentParts = {
@@ -1732,8 +1768,7 @@ export async function deployStack(
       region,
       accountId,
       partition,
-      kinesis,
-      dynamodb,
+      clients,
       assets,
       progress,
       where,
@@ -1785,8 +1820,7 @@ export async function deployStack(
   if (failure !== undefined || outputError !== undefined) {
     const reason = failure?.reason ?? outputError;
     const removed = await deleteResources(creationSequence, createdResources, () => true);
-    kinesis.destroy();
-    dynamodb.destroy();
+    clients.close();
     progress(
       `deploy of ${stackName} failed; deleted the ${removed.deleted.length} resources it had created`,
     );
@@ -1844,6 +1878,7 @@ export async function deployStack(
     state.timer = setInterval(() => void fireOne(state), state.schedule.periodMs);
     state.timer.unref();
   }
+  clients.close();
   progress(`deployed ${stackName} in ${Date.now() - started} ms`);
   if (options.fireSchedulesOnDeploy ?? true) {
     for (const state of schedules.values()) {
@@ -1895,8 +1930,7 @@ export async function deployStack(
           createdResources,
           (id) => destroyOptions.deleteRetained === true || !retainedPolicy(id),
         );
-        kinesis.destroy();
-        dynamodb.destroy();
+        clients.close();
         progress(
           `destroyed ${stackName}: deleted ${result.deleted.length} resources` +
             (result.retained.length > 0

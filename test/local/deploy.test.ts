@@ -9,7 +9,8 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -366,6 +367,79 @@ describe('deployStack: a synthesized CDK app', () => {
     }
     expect(await tableNames()).not.toContain(changed.tables[0]?.name);
     expect(await streamNames()).not.toContain(changed.streams[0]?.name);
+  });
+});
+
+describe('deployStack: function code', () => {
+  it('runs inline code as CommonJS, with /var/task paths pointing at its code', async () => {
+    const assemblyDir = writeTemplate('Inline', {
+      Resources: {
+        Fn: {
+          Type: 'AWS::Lambda::Function',
+          Properties: {
+            Runtime: 'nodejs24.x',
+            Handler: 'index.handler',
+            Code: {
+              ZipFile:
+                'exports.handler = async () => ({ data: process.env.DATA, root: process.env.LAMBDA_TASK_ROOT, require: typeof require });',
+            },
+            Environment: { Variables: { DATA: '/var/task/data.json', OTHER: '/var/taskforce' } },
+          },
+        },
+      },
+    });
+    const deployment = await deployStack(cloud, { assemblyDir, stackName: 'Inline' });
+    try {
+      const fn = deployment.functions[0];
+      expect(fn?.name).toMatch(/^Inline-Fn-[A-Z0-9]{12}$/);
+      expect(fn?.definition.environment?.OTHER).toBe('/var/taskforce');
+      expect(await invoke(fn?.name as string, {})).toEqual({
+        data: join(fn?.codeDir as string, 'data.json'),
+        root: fn?.codeDir,
+        require: 'function',
+      });
+    } finally {
+      await deployment.destroy();
+    }
+  });
+
+  it('fails when the code cannot find the AWS SDK that Lambda would provide', async () => {
+    // An assembly outside the project: nothing up the tree has node_modules/@aws-sdk.
+    const outside = mkdtempSync(join(tmpdir(), 'sparkless-deploy-'));
+    try {
+      mkdirSync(join(outside, 'asset.abc'));
+      writeFileSync(
+        join(outside, 'asset.abc', 'index.mjs'),
+        "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';\nexport const handler = async () => typeof DynamoDBClient;\n",
+      );
+      writeFileSync(
+        join(outside, 'Outside.template.json'),
+        JSON.stringify({
+          Resources: {
+            Fn: {
+              Type: 'AWS::Lambda::Function',
+              Metadata: { 'aws:asset:path': 'asset.abc' },
+              Properties: {
+                Runtime: 'nodejs24.x',
+                Handler: 'index.handler',
+                Code: { S3Bucket: 'assets', S3Key: 'abc.zip' },
+              },
+            },
+          },
+        }),
+      );
+      const error = await deployStack(cloud, { assemblyDir: outside, stackName: 'Outside' }).catch(
+        (e: unknown) => e as Error,
+      );
+      expect((error as Error).message).toContain(
+        `Fn (AWS::Lambda::Function): its code imports @aws-sdk/client-dynamodb, which Lambda's Node.js runtime provides but which cannot be found from ${join(outside, 'asset.abc')}`,
+      );
+      expect(cloud.lambda.functions().map((f) => f.name)).not.toContainEqual(
+        expect.stringMatching(/^Outside-/),
+      );
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 });
 
