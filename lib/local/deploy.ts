@@ -477,6 +477,25 @@ function referencesIn(value: Json, path: string, out: Reference[] = []): Referen
   return out;
 }
 
+/** Fails on the first intrinsic function the deployer does not implement, before any work. */
+function checkIntrinsics(value: Json, where: string): void {
+  if (value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) checkIntrinsics(item, `${where}[${i}]`);
+    return;
+  }
+  const fn = intrinsicOf(value);
+  if (fn !== undefined && !INTRINSICS.has(fn)) {
+    fail(
+      'DEPLOY_UNSUPPORTED',
+      `deployStack ${where}: ${fn} is not supported locally; supported intrinsics: ${list([...INTRINSICS])}`,
+    );
+  }
+  for (const [key, item] of Object.entries(value)) {
+    checkIntrinsics(item, fn === undefined ? `${where}.${key}` : where);
+  }
+}
+
 function isObject(value: unknown): value is JsonObject {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
@@ -1693,6 +1712,10 @@ export async function deployStack(
   for (const logicalId of active) {
     const resource = resources[logicalId] as ResourceDefinition;
     const deps = new Set<string>();
+    checkIntrinsics(
+      resource.Properties ?? {},
+      `${stackName}: ${logicalId} (${resource.Type}) Properties`,
+    );
     for (const reference of referencesIn(resource.Properties ?? {}, 'Properties')) {
       const target = reference.target;
       if (PSEUDO_PARAMETERS.has(target) || parameters.has(target)) continue;
@@ -1718,6 +1741,7 @@ export async function deployStack(
     dependencies.set(logicalId, deps);
   }
   for (const [name, output] of Object.entries(template.Outputs ?? {})) {
+    checkIntrinsics(output.Value, `${stackName}: output ${name}`);
     for (const reference of referencesIn(output.Value, `Outputs.${name}`)) {
       const target = reference.target;
       if (

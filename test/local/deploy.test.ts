@@ -512,6 +512,24 @@ describe('deployStack: templates it refuses', () => {
     expect(await tableNames()).toEqual(before);
   });
 
+  it('fails on an intrinsic function it does not implement, before creating anything', async () => {
+    const before = await tableNames();
+    const error = await deployError('WithImport', {
+      Resources: {
+        Table: table,
+        Topic: {
+          Type: 'AWS::SNS::Topic',
+          Properties: { DisplayName: { 'Fn::ImportValue': 'shared-name' } },
+        },
+      },
+    });
+    expect(error.code).toBe('DEPLOY_UNSUPPORTED');
+    expect(error.message).toContain(
+      'deployStack WithImport: Topic (AWS::SNS::Topic) Properties.DisplayName: Fn::ImportValue is not supported locally; supported intrinsics: Ref, Fn::GetAtt',
+    );
+    expect(await tableNames()).toEqual(before);
+  });
+
   it('fails on a cron schedule, and on a schedule expression that is not one', async () => {
     const rule = (expression: string) => ({
       Resources: {
