@@ -1827,7 +1827,18 @@ export async function deployStack(
     );
     pending.set(
       logicalId,
-      Promise.all(deps).then(() => create(logicalId)),
+      Promise.all(deps).then(() =>
+        create(logicalId).catch((error: unknown) => {
+          if (SparklessError.is(error)) throw error;
+          // An emulator's refusal: say which resource it was about.
+          const type = (resources[logicalId] as ResourceDefinition).Type;
+          return fail(
+            'DEPLOY_FAILED',
+            `deployStack ${stackName}: creating ${logicalId} (${type}) failed: ${messageOf(error)}`,
+            error,
+          );
+        }),
+      ),
     );
   }
   const results = await Promise.allSettled(pending.values());

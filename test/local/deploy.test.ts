@@ -530,6 +530,30 @@ describe('deployStack: templates it refuses', () => {
     expect(await tableNames()).toEqual(before);
   });
 
+  it('names the resource an emulator refused, and deletes what it had created', async () => {
+    const before = await tableNames();
+    const error = await deployError('WithBadKey', {
+      Resources: {
+        Table: table,
+        Other: {
+          Type: 'AWS::DynamoDB::Table',
+          DependsOn: 'Table',
+          Properties: {
+            // The key is not among the attribute definitions: DynamoDB refuses the table.
+            KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+            AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+            BillingMode: 'PAY_PER_REQUEST',
+          },
+        },
+      },
+    });
+    expect(error.code).toBe('DEPLOY_FAILED');
+    expect(error.message).toMatch(
+      /^deployStack WithBadKey: creating Other \(AWS::DynamoDB::Table\) failed: .+ \(nothing of the stack is left deployed\)$/,
+    );
+    expect(await tableNames()).toEqual(before);
+  });
+
   it('fails on a cron schedule, and on a schedule expression that is not one', async () => {
     const rule = (expression: string) => ({
       Resources: {
