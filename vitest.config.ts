@@ -15,6 +15,8 @@ export default defineConfig({
   ssr: { resolve: { conditions } },
   test: {
     include: ['test/**/*.test.ts'],
+    // The deployed test stack's suite runs under npm run test:remote (vitest.remote.config.ts).
+    exclude: ['test/remote/**', '**/node_modules/**'],
     pool: 'forks',
     testTimeout: 20_000,
     hookTimeout: 60_000,

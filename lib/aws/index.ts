@@ -2,6 +2,8 @@
  * `sparkless/aws`: the cloud runtime, for applications that read a job's state and results, and
  * for the functions the StreamingJob construct deploys.
  */
+export type { DeploymentInfo } from '../contract/deployment.js';
+export { deploymentsOf } from '../contract/deployment.js';
 export { documentClient, dynamoClient, kinesisClient, lambdaClient } from './clients.js';
 export type { CoordinatorRun, CoordinatorSettings, TaskInvoker } from './coordinator.js';
 export { coordinate, emf, planBatch, runBatch } from './coordinator.js';

@@ -44,6 +44,7 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import { Construct, type IConstruct } from 'constructs';
+import type { DeploymentInfo } from '../contract/deployment.js';
 import {
   DEFAULT_SETTINGS,
   type RuntimeSettings,
@@ -342,20 +343,22 @@ export class StreamingJob extends Construct {
     const functionNames = { worker: `${baseName}-worker`, coordinator: `${baseName}-coord` };
     const provisioned = props.workerProvisionedConcurrency;
     const WORKER_ALIAS = 'live';
+    const deploymentTables = {
+      control: this.controlTable.tableName,
+      data: this.dataTable.tableName,
+      ...(this.stateTable ? { state: this.stateTable.tableName } : {}),
+      deadLetters: this.deadLetterTable.tableName,
+    };
+    const deploymentFunctions = {
+      worker: provisioned ? `${functionNames.worker}:${WORKER_ALIAS}` : functionNames.worker,
+      coordinator: functionNames.coordinator,
+    };
     const environment = runtimeEnv({
       jobName: this.jobName,
       // Relative: the runtime resolves it against the function's task root.
       jobModule: JOB_FILE,
-      tables: {
-        control: this.controlTable.tableName,
-        data: this.dataTable.tableName,
-        ...(this.stateTable ? { state: this.stateTable.tableName } : {}),
-        deadLetters: this.deadLetterTable.tableName,
-      },
-      functions: {
-        worker: provisioned ? `${functionNames.worker}:${WORKER_ALIAS}` : functionNames.worker,
-        coordinator: functionNames.coordinator,
-      },
+      tables: deploymentTables,
+      functions: deploymentFunctions,
       sources,
       sinks,
       settings,
@@ -585,6 +588,19 @@ export class StreamingJob extends Construct {
       ],
     });
 
+    const deployment: DeploymentInfo = {
+      sparkless: 1,
+      jobName: this.jobName,
+      batchIntervalMs: B,
+      tables: deploymentTables,
+      functions: deploymentFunctions,
+      sources,
+      sinks,
+    };
+    new CfnOutput(this, 'Deployment', {
+      description: `Where job '${this.jobName}' lives, for sparkless's tools (JSON)`,
+      value: stack.toJsonString(deployment),
+    });
     const region = Stack.of(this).region;
     new CfnOutput(this, 'DashboardUrl', {
       description: `The dashboard of job '${this.jobName}'`,

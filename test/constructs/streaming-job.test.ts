@@ -285,6 +285,20 @@ describe('StreamingJob', () => {
     );
   });
 
+  it('outputs where the job lives, for the tools: its tables, functions, streams and sinks', () => {
+    const { template, stack, construct } = synth();
+    const [output] = Object.values(template.findOutputs('*')).filter((o) =>
+      String(o.Description).startsWith("Where job 'clicks-and-views' lives"),
+    );
+    const value = JSON.stringify(output?.Value);
+    expect(value).toContain('\\"sparkless\\":1');
+    expect(value).toContain('\\"batchIntervalMs\\":2000');
+    for (const table of [construct.controlTable, construct.stateTable, construct.deadLetterTable]) {
+      expect(value).toContain(JSON.stringify(ref(stack, table)));
+    }
+    expect(value).toMatch(/-coord\\"/);
+  });
+
   it('sends alarm notifications to the given topic', () => {
     const stack = new Stack(new App(), 'Alarms');
     const topic = new sns.Topic(stack, 'Topic');

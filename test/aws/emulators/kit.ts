@@ -17,8 +17,6 @@
  */
 
 import {
-  CreateStreamCommand,
-  DescribeStreamSummaryCommand,
   GetRecordsCommand,
   GetShardIteratorCommand,
   type KinesisClient,
@@ -26,7 +24,6 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { DeleteCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { DeadLetter, Job } from 'sparkless';
-import { afterAll, beforeAll } from 'vitest';
 import { documentClient, dynamoClient, kinesisClient } from '../../../lib/aws/clients.js';
 import type { CoordinatorSettings } from '../../../lib/aws/coordinator.js';
 import { KinesisShardReader } from '../../../lib/aws/kinesis-reader.js';
@@ -45,33 +42,23 @@ import {
 import { batchLayout } from '../../../lib/aws/worker.js';
 import type { SinkTarget } from '../../../lib/contract/env.js';
 import { dataKeys } from '../../../lib/contract/tables.js';
-import { type LocalCloud, startLocalCloud } from '../../../lib/local/index.js';
-import { createTable } from '../../../lib/local/tables.js';
+import {
+  createTestStream,
+  createTestTable,
+  testName,
+  useTarget,
+  waitStreamActive,
+} from '../../target.js';
 import { B, type JobFactory, random, type ShardKit, type StoreKit, T0, World } from '../harness.js';
 
 // ---- the local cloud of a test file --------------------------------------------------------------
 
 /**
  * Starts one local cloud for the calling test file (before its tests) and points every SDK
- * client at it through the environment; stops it after. Returns a getter for the cloud.
+ * client at it through the environment; stops it after. Under `npm run test:remote`, uses the
+ * target the environment names instead (test/target.ts).
  */
-export function useLocalCloud(): () => LocalCloud {
-  let cloud: LocalCloud | undefined;
-  const saved = { ...process.env };
-  beforeAll(async () => {
-    cloud = await startLocalCloud();
-    delete process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
-    Object.assign(process.env, cloud.env());
-  }, 60_000);
-  afterAll(async () => {
-    await cloud?.stop();
-    process.env = saved;
-  });
-  return () => {
-    if (!cloud) throw new Error('the local cloud is not started (use it inside a test)');
-    return cloud;
-  };
-}
+export const useLocalCloud = useTarget;
 
 let worlds = 0;
 
@@ -117,14 +104,14 @@ export class DynamoKit implements StoreKit {
   /** Creates the job's tables and sink streams, and the stores over them. */
   async bind(job: Job): Promise<void> {
     this.#job = job;
-    await createTable(dynamoClient(), this.tables.control, 'control');
-    await createTable(dynamoClient(), this.tables.data, 'data');
-    await createTable(dynamoClient(), this.tables.state, 'state');
-    await createTable(dynamoClient(), this.tables.deadLetters, 'deadLetters');
+    await createTestTable(this.tables.control, 'control');
+    await createTestTable(this.tables.data, 'data');
+    await createTestTable(this.tables.state, 'state');
+    await createTestTable(this.tables.deadLetters, 'deadLetters');
     for (const sink of job.graph.sinks.values()) {
       if (sink.kind === 'table') {
         const table = `${this.#prefix}-table-${sink.name}`;
-        await createTable(dynamoClient(), table, 'results');
+        await createTestTable(table, 'results');
         this.sinks[sink.name] = { kind: 'table', table };
       } else {
         const stream = `${this.#prefix}-sink-${sink.name}`;
@@ -241,21 +228,10 @@ export class DynamoKit implements StoreKit {
 
 // ---- Kinesis ----------------------------------------------------------------------------------
 
-async function createStream(name: string, shards: number): Promise<void> {
-  const kinesis = kinesisClient();
-  await kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: shards }));
-  await waitActive(kinesis, name);
-}
+const createStream = createTestStream;
 
 /** Waits until a stream is ACTIVE again (after a create, split or merge). */
-export async function waitActive(kinesis: KinesisClient, stream: string): Promise<void> {
-  for (let i = 0; ; i++) {
-    const d = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
-    if (d.StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return;
-    if (i > 200) throw new Error(`stream ${stream} did not become active`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export const waitActive = waitStreamActive;
 
 /** Every record's data in every shard of a stream, shard by shard, each in sequence order. */
 async function readStream(kinesis: KinesisClient, stream: string): Promise<Uint8Array[]> {
@@ -475,7 +451,7 @@ export async function emulatorWorld(
     readonly settings?: Partial<CoordinatorSettings>;
   },
 ): Promise<EmulatorWorld> {
-  const prefix = `e${++worlds}`;
+  const prefix = testName(`e${++worlds}`);
   const db = new DynamoKit(prefix);
   const kinesis = new KinesisKit(prefix);
   const w = new World(factory, db, kinesis, opts.settings ?? {});

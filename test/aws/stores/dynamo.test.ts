@@ -3,12 +3,7 @@
  * tables created from lib/contract's key schemas; then what only DynamoDB has: request counts,
  * TTL attributes, chunk items, expiry items and readState.
  */
-import {
-  type AttributeDefinition,
-  CreateTableCommand,
-  type DynamoDBClient,
-  type KeySchemaElement,
-} from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dynamoClient } from '../../../lib/aws/clients.js';
@@ -22,17 +17,10 @@ import {
   readState,
 } from '../../../lib/aws/stores/dynamo.js';
 import { encodeBlock, encodePayload } from '../../../lib/contract/encoding.js';
-import {
-  ATTR,
-  dataKeys,
-  stateKeys,
-  TABLE_SCHEMAS,
-  type TableKind,
-  type TableSchema,
-} from '../../../lib/contract/tables.js';
+import { ATTR, dataKeys, stateKeys, type TableKind } from '../../../lib/contract/tables.js';
 import { SparklessError } from '../../../lib/core/errors.js';
 import { encodeKey, partitionOf } from '../../../lib/core/keys.js';
-import { type LocalCloud, startLocalCloud } from '../../../lib/local/index.js';
+import { createTestTable, testName, useTarget } from '../../target.js';
 import {
   describeControlStore,
   describeDataStore,
@@ -41,48 +29,25 @@ import {
   describeStateStore,
 } from './contract.js';
 
-let cloud: LocalCloud;
 let client: DynamoDBClient;
-const savedEnv = { ...process.env };
 const TABLES: Record<TableKind, string> = {
-  control: 'job-control',
-  data: 'job-data',
-  state: 'job-state',
-  results: 'job-results',
-  deadLetters: 'job-dead-letters',
+  control: testName('job-control'),
+  data: testName('job-data'),
+  state: testName('job-state'),
+  results: testName('job-results'),
+  deadLetters: testName('job-dead-letters'),
 };
 
-/** CreateTable's input for a table of the contract's schema. */
-function createTableInput(name: string, schema: TableSchema) {
-  const keys = [schema.partitionKey, ...(schema.sortKey ? [schema.sortKey] : [])];
-  return {
-    TableName: name,
-    BillingMode: 'PAY_PER_REQUEST' as const,
-    KeySchema: keys.map(
-      (k, i): KeySchemaElement => ({ AttributeName: k.name, KeyType: i === 0 ? 'HASH' : 'RANGE' }),
-    ),
-    AttributeDefinitions: keys.map(
-      (k): AttributeDefinition => ({ AttributeName: k.name, AttributeType: k.type }),
-    ),
-  };
-}
-
+useTarget();
 beforeAll(async () => {
-  cloud = await startLocalCloud();
-  delete process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
-  Object.assign(process.env, cloud.env());
   client = dynamoClient();
   await Promise.all(
-    (Object.keys(TABLES) as TableKind[]).map((kind) =>
-      client.send(new CreateTableCommand(createTableInput(TABLES[kind], TABLE_SCHEMAS[kind]))),
-    ),
+    (Object.keys(TABLES) as TableKind[]).map((kind) => createTestTable(TABLES[kind], kind)),
   );
-});
+}, 300_000);
 
-afterAll(async () => {
+afterAll(() => {
   client?.destroy();
-  await cloud?.stop();
-  process.env = savedEnv;
 });
 
 let jobs = 0;
@@ -102,8 +67,8 @@ describeStateStore(
   async () => new DynamoStateStore({ client, table: TABLES.state, job: newJob() }),
 );
 describeResultsStore('dynamo', async () => {
-  const table = `results-${newJob()}`;
-  await client.send(new CreateTableCommand(createTableInput(table, TABLE_SCHEMAS.results)));
+  const table = testName(`results-${newJob()}`);
+  await createTestTable(table, 'results');
   return { store: new DynamoResultsStore({ client }), table };
 });
 describeDeadLetterStore(
