@@ -19,6 +19,8 @@ import {
   type BatchMetricName,
   METRIC_DIMENSION,
   METRIC_NAMESPACE,
+  SHARD_DIMENSION,
+  SHARD_METRICS,
 } from '../contract/metrics.js';
 import { rddScope } from '../core/batch.js';
 import { SparklessError } from '../core/errors.js';
@@ -534,7 +536,7 @@ export async function finishBatch(
   };
   const commit = await stores.putCommit({ timeMs: t, epoch, metrics });
   await stores.advanceHead(t);
-  ctx.log(JSON.stringify(emf(job.name, t, metrics)));
+  for (const line of emf(job.name, t, metrics)) ctx.log(JSON.stringify(line));
   const old = t - settings.batchesKept * job.batchIntervalMs;
   if (old > 0) await stores.deleteBatchData(old);
   if ((t / job.batchIntervalMs) % Math.max(1, settings.batchesKept) === 0) {
@@ -568,7 +570,11 @@ async function keysInState(
 }
 
 /** The batch's metrics in CloudWatch embedded metric format (one log line). */
-export function emf(jobName: string, timeMs: number, m: BatchMetrics): Record<string, unknown> {
+export function emf(
+  jobName: string,
+  timeMs: number,
+  m: BatchMetrics,
+): Array<Record<string, unknown>> {
   const values: Record<BatchMetricName, number> = {
     InputRecords: m.recordsIn,
     InputBytes: m.bytesIn,
@@ -583,7 +589,7 @@ export function emf(jobName: string, timeMs: number, m: BatchMetrics): Record<st
     DynamoDBRequests: m.dynamoRequests,
     ConsumedCapacityUnits: m.consumedCapacityUnits,
   };
-  return {
+  const batch = {
     _aws: {
       Timestamp: timeMs,
       CloudWatchMetrics: [
@@ -598,4 +604,23 @@ export function emf(jobName: string, timeMs: number, m: BatchMetrics): Record<st
     BatchTime: timeMs,
     ...values,
   };
+  // A line per shard: an EMF line carries one value per dimension.
+  const shards = m.shards.map((s) => ({
+    _aws: {
+      Timestamp: timeMs,
+      CloudWatchMetrics: [
+        {
+          Namespace: METRIC_NAMESPACE,
+          Dimensions: [[METRIC_DIMENSION, SHARD_DIMENSION]],
+          Metrics: Object.entries(SHARD_METRICS).map(([Name, Unit]) => ({ Name, Unit })),
+        },
+      ],
+    },
+    [METRIC_DIMENSION]: jobName,
+    [SHARD_DIMENSION]: `${s.source}/${s.shardId}`,
+    BatchTime: timeMs,
+    MillisBehindLatest: s.millisBehindLatest,
+    ShardInputRecords: s.records,
+  }));
+  return [batch, ...shards];
 }

@@ -56,6 +56,7 @@ import {
   type BatchMetricName,
   METRIC_DIMENSION,
   METRIC_NAMESPACE,
+  SHARD_DIMENSION,
 } from '../contract/metrics.js';
 import { TABLE_SCHEMAS, type TableSchema } from '../contract/tables.js';
 import { formatMs } from '../core/duration.js';
@@ -579,10 +580,15 @@ export class StreamingJob extends Construct {
         ],
         [
           new cloudwatch.GraphWidget({
+            title: 'Lag behind the tip per shard (ms)',
+            left: [this.metricSourceLagPerShard({ period })],
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
             title: 'DynamoDB requests and capacity units per minute',
             left: [this.metric('DynamoDBRequests', { statistic: 'Sum', period })],
             right: [this.metric('ConsumedCapacityUnits', { statistic: 'Sum', period })],
-            width: 24,
+            width: 12,
           }),
         ],
       ],
@@ -657,6 +663,19 @@ export class StreamingJob extends Construct {
   /** How far the furthest-behind shard is from its tip. */
   public metricSourceLag(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric('MaxMillisBehindLatest', props);
+  }
+
+  /**
+   * How far each shard is behind its tip: one series per shard (dimensions Job and Shard,
+   * `<source>/<shardId>`), found by a CloudWatch search so that resharding needs no redeploy.
+   */
+  public metricSourceLagPerShard(props?: { period?: Duration }): cloudwatch.MathExpression {
+    const period = props?.period ?? Duration.minutes(1);
+    return new cloudwatch.MathExpression({
+      expression: `SEARCH('{${METRIC_NAMESPACE},${METRIC_DIMENSION},${SHARD_DIMENSION}} MetricName="MillisBehindLatest" ${METRIC_DIMENSION}="${this.jobName}"', 'Maximum', ${period.toSeconds()})`,
+      label: '',
+      period,
+    });
   }
 
   /** Lets `grantee` read the job's keyed state (e.g. an application serving it). */

@@ -25,3 +25,12 @@ export const BATCH_METRICS = {
 } as const;
 
 export type BatchMetricName = keyof typeof BATCH_METRICS;
+
+/** The dimension that names a shard, as `<source>/<shardId>`, of the per-shard metrics. */
+export const SHARD_DIMENSION = 'Shard';
+
+/** The metrics of each shard in a batch (dimensions Job and Shard). */
+export const SHARD_METRICS = {
+  MillisBehindLatest: 'Milliseconds',
+  ShardInputRecords: 'Count',
+} as const;

@@ -274,6 +274,11 @@ describe('StreamingJob', () => {
       expect(body).toContain(title);
     }
     expect(body).toContain('batch interval');
+    // Lag per shard, by a search over the per-shard metric the coordinator logs.
+    expect(body).toContain('Lag behind the tip per shard (ms)');
+    expect(body).toMatch(
+      /SEARCH\('\{Sparkless,Job,Shard\} MetricName=.{1,8}MillisBehindLatest.{1,8} Job=.{1,8}clicks-and-views/,
+    );
     expect(construct.alarms).toHaveLength(7);
     // The outputs name the dashboard and the tables applications read.
     const outputs = Object.values(template.findOutputs('*')).map((o) => o.Description);
