@@ -804,7 +804,9 @@ function jobBundling(jobBundleDir: string): nodejs.BundlingOptions {
   return {
     forceDockerBundling: false,
     format: nodejs.OutputFormat.ESM,
-    target: 'node24',
+    // The oldest Node.js sparkless runs on, so that the embedded cloud (which runs bundles on
+    // its own Node.js) runs exactly these bundles too; Lambda's newer runtime runs them alike.
+    target: 'node20',
     sourceMap: true,
     sourceMapMode: nodejs.SourceMapMode.DEFAULT,
     logLevel: nodejs.LogLevel.WARNING,
