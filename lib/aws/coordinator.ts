@@ -103,7 +103,7 @@ export interface CoordinatorRun {
   readonly epoch?: number;
   readonly committed: number[];
   /** Why it stopped. */
-  readonly reason: 'lease-held' | 'max-batches' | 'time-up' | 'lease-lost';
+  readonly reason: 'lease-held' | 'max-batches' | 'time-up' | 'lease-lost' | 'stopped';
 }
 
 /** Takes the lease and runs batches until `maxBatches` or the run time is up. */
@@ -143,6 +143,8 @@ export async function coordinate(
       );
     }
     let next = head !== undefined ? head + B : Math.floor(ctx.now() / B) * B;
+    // Batches a predecessor planned are finished even when the job is asked to stop.
+    const stopAfterPending = lease.stopRequested === true;
     for (const plan of pending) {
       previous = plan;
       next = plan.timeMs + B;
@@ -156,6 +158,7 @@ export async function coordinate(
       if (opts.maxBatches !== undefined && committed.length >= opts.maxBatches)
         return { acquired: true, epoch, committed, reason: 'max-batches' };
     }
+    if (stopAfterPending) return { acquired: true, epoch, committed, reason: 'stopped' };
     // While a batch's later stages and commit run (its tail), the next batch's map stages may
     // run too: they read only its shards. Its later stages wait for the commit.
     let tail: Promise<BatchCommit> | undefined;
@@ -174,8 +177,14 @@ export async function coordinate(
         if (ctx.now() - startedAt + B > settings.runForMs) break;
         const wait = next + grace - ctx.now();
         if (wait > 0) await ctx.sleep(wait);
-        if (!(await stores.renewLease(ctx.owner, epoch, ctx.now(), settings.leaseTtlMs))) {
+        const renewal = await stores.renewLease(ctx.owner, epoch, ctx.now(), settings.leaseTtlMs);
+        if (!renewal.renewed) {
           reason = 'lease-lost';
+          break;
+        }
+        if (renewal.stopRequested) {
+          // Asked to stop: the batch in flight finishes below, and no other starts.
+          reason = 'stopped';
           break;
         }
         const plan = await stores.putPlan(await planBatch(ctx, next, epoch, previous));

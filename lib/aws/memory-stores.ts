@@ -29,6 +29,8 @@ const clone = <T>(x: T): T => (x === undefined ? x : (JSON.parse(JSON.stringify(
 export class MemoryProtocolStores implements ProtocolStores {
   lease: { owner: string; epoch: number; expiresAtMs: number } | undefined;
   leaseEpoch = 0;
+  /** Whether the job was asked to stop (its coordinator ends after the batch in flight). */
+  stopRequested = false;
   head: number | undefined;
   readonly plans = new Map<number, BatchPlan>();
   readonly claims = new Map<string, TaskClaim>();
@@ -61,17 +63,19 @@ export class MemoryProtocolStores implements ProtocolStores {
   async acquireLease(owner: string, nowMs: number, ttlMs: number) {
     this.#count('acquireLease');
     if (this.lease && this.lease.expiresAtMs >= nowMs && this.lease.owner !== owner) {
-      return { acquired: false, epoch: this.lease.epoch };
+      return { acquired: false, epoch: this.lease.epoch, stopRequested: this.stopRequested };
     }
     this.leaseEpoch++;
     this.lease = { owner, epoch: this.leaseEpoch, expiresAtMs: nowMs + ttlMs };
-    return { acquired: true, epoch: this.leaseEpoch };
+    return { acquired: true, epoch: this.leaseEpoch, stopRequested: this.stopRequested };
   }
   async renewLease(owner: string, epoch: number, nowMs: number, ttlMs: number) {
     this.#count('renewLease');
-    if (!this.lease || this.lease.owner !== owner || this.lease.epoch !== epoch) return false;
+    if (!this.lease || this.lease.owner !== owner || this.lease.epoch !== epoch) {
+      return { renewed: false, stopRequested: this.stopRequested };
+    }
     this.lease.expiresAtMs = nowMs + ttlMs;
-    return true;
+    return { renewed: true, stopRequested: this.stopRequested };
   }
   async releaseLease(owner: string, epoch: number) {
     this.#count('releaseLease');

@@ -164,12 +164,19 @@ export interface BatchMetrics {
 
 /** The stores the protocol runs over. */
 export interface ProtocolStores {
+  /** Takes the lease; says too whether the job was asked to stop. */
   acquireLease(
     owner: string,
     nowMs: number,
     ttlMs: number,
-  ): Promise<{ acquired: boolean; epoch: number }>;
-  renewLease(owner: string, epoch: number, nowMs: number, ttlMs: number): Promise<boolean>;
+  ): Promise<{ acquired: boolean; epoch: number; stopRequested?: boolean }>;
+  /** Extends the lease; says whether it still was the caller's and whether to stop. */
+  renewLease(
+    owner: string,
+    epoch: number,
+    nowMs: number,
+    ttlMs: number,
+  ): Promise<{ renewed: boolean; stopRequested: boolean }>;
   releaseLease(owner: string, epoch: number): Promise<void>;
   getHead(): Promise<number | undefined>;
   /** Moves the head to `timeMs` if it is behind; returns whether it moved. */

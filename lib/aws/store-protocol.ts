@@ -65,7 +65,7 @@ export class StoreProtocol implements ProtocolStores {
 
   async acquireLease(owner: string, nowMs: number, ttlMs: number) {
     const l = await this.#s.control.acquireLease(owner, nowMs, ttlMs);
-    return { acquired: l.acquired, epoch: l.epoch };
+    return { acquired: l.acquired, epoch: l.epoch, stopRequested: l.stopRequested };
   }
   renewLease(owner: string, epoch: number, nowMs: number, ttlMs: number) {
     return this.#s.control.renewLease(owner, epoch, nowMs, ttlMs);

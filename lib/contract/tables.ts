@@ -115,6 +115,8 @@ export const ATTR = Object.freeze({
   owner: 'owner',
   epoch: 'epoch',
   expiresAt: 'expiresAt',
+  /** Lease: when the job was asked to stop (epoch ms), until it may run again. */
+  stopRequested: 'stop',
   /** Head: the time of the last committed batch. */
   head: 't',
   /** State: the batch time that wrote the item (its version). */

@@ -396,7 +396,9 @@ describe('coordinators', () => {
     const w = await wordsWorld(6);
     const a = w.coordinator('coordinator-a');
     // It never notices that its lease lapsed.
-    a.storeHooks.push(async (call, next) => (call.op === 'renewLease' ? true : next()));
+    a.storeHooks.push(async (call, next) =>
+      call.op === 'renewLease' ? { renewed: true, stopRequested: false } : next(),
+    );
     let b: Promise<unknown> | undefined;
     let bRun: Awaited<ReturnType<Coordinator['run']>> | undefined;
     a.invokeHooks.push(

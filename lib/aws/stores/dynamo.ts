@@ -70,6 +70,7 @@ import type {
   ControlStore,
   DataStore,
   DeadLetterStore,
+  LeaseRenewal,
   LeaseState,
   ResultEntry,
   ResultsStore,
@@ -140,7 +141,11 @@ export class DynamoControlStore<Plan = unknown, Claim = unknown, Commit = unknow
       this.#table,
       key,
       'SET #owner = :owner, #exp = :exp ADD #epoch :one',
-      { expression: 'attribute_not_exists(#pk) OR #exp < :now', names: { '#pk': PARTITION_KEY } },
+      {
+        // A lease item with only a stop request on it has never been held.
+        expression: 'attribute_not_exists(#pk) OR attribute_not_exists(#exp) OR #exp < :now',
+        names: { '#pk': PARTITION_KEY },
+      },
       { '#owner': ATTR.owner, '#exp': ATTR.expiresAt, '#epoch': ATTR.epoch },
       { ':owner': owner, ':exp': nowMs + ttlMs, ':one': 1, ':now': nowMs },
     );
@@ -149,16 +154,44 @@ export class DynamoControlStore<Plan = unknown, Claim = unknown, Commit = unknow
     return { ...leaseOf(held ?? {}), acquired: false };
   }
 
-  async renewLease(owner: string, epoch: number, nowMs: number, ttlMs: number): Promise<boolean> {
-    return this.#setExpiry(owner, epoch, nowMs + ttlMs);
+  async renewLease(
+    owner: string,
+    epoch: number,
+    nowMs: number,
+    ttlMs: number,
+  ): Promise<LeaseRenewal> {
+    const updated = await this.#setExpiry(owner, epoch, nowMs + ttlMs);
+    return { renewed: updated !== undefined, stopRequested: leaseOf(updated ?? {}).stopRequested };
   }
 
   async releaseLease(owner: string, epoch: number): Promise<boolean> {
     // Kept, expired, so that the next holder's epoch is higher.
-    return this.#setExpiry(owner, epoch, 0);
+    return (await this.#setExpiry(owner, epoch, 0)) !== undefined;
   }
 
-  async #setExpiry(owner: string, epoch: number, expiresAtMs: number): Promise<boolean> {
+  async requestStop(atMs: number): Promise<void> {
+    await this.#db.update(
+      this.#table,
+      controlKeys.lease(this.#job),
+      'SET #stop = :at',
+      {},
+      { '#stop': ATTR.stopRequested },
+      { ':at': atMs },
+    );
+  }
+
+  async clearStop(): Promise<void> {
+    await this.#db.update(
+      this.#table,
+      controlKeys.lease(this.#job),
+      'REMOVE #stop',
+      { expression: 'attribute_exists(#pk)', names: { '#pk': PARTITION_KEY } },
+      { '#stop': ATTR.stopRequested },
+      {},
+    );
+  }
+
+  async #setExpiry(owner: string, epoch: number, expiresAtMs: number): Promise<Item | undefined> {
     const updated = await this.#db.update(
       this.#table,
       controlKeys.lease(this.#job),
@@ -167,7 +200,7 @@ export class DynamoControlStore<Plan = unknown, Claim = unknown, Commit = unknow
       { '#owner': ATTR.owner, '#exp': ATTR.expiresAt, '#epoch': ATTR.epoch },
       { ':owner': owner, ':epoch': epoch, ':exp': expiresAtMs },
     );
-    return updated !== undefined;
+    return updated;
   }
 
   async getHead(): Promise<number | undefined> {
@@ -328,6 +361,7 @@ function leaseOf(item: Item): Omit<LeaseState, 'acquired'> {
     epoch: typeof item[ATTR.epoch] === 'number' ? (item[ATTR.epoch] as number) : 0,
     holder: typeof item[ATTR.owner] === 'string' ? (item[ATTR.owner] as string) : undefined,
     expiresAtMs: typeof item[ATTR.expiresAt] === 'number' ? (item[ATTR.expiresAt] as number) : 0,
+    stopRequested: item[ATTR.stopRequested] !== undefined,
   };
 }
 

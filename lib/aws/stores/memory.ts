@@ -25,6 +25,7 @@ import type {
   ControlStore,
   DataStore,
   DeadLetterStore,
+  LeaseRenewal,
   LeaseState,
   ResultEntry,
   ResultsStore,
@@ -49,6 +50,7 @@ export class MemoryControlStore<Plan = unknown, Claim = unknown, Commit = unknow
 {
   #lease: { owner: string; epoch: number; expiresAtMs: number } | undefined;
   #head: number | undefined;
+  #stopRequested = false;
   readonly #plans = new Map<number, Uint8Array>();
   readonly #claims = new Map<number, Map<string, Uint8Array>>();
   readonly #commits = new Map<number, Uint8Array>();
@@ -62,6 +64,7 @@ export class MemoryControlStore<Plan = unknown, Claim = unknown, Commit = unknow
         epoch: this.#lease.epoch,
         holder: owner,
         expiresAtMs: nowMs + ttlMs,
+        stopRequested: this.#stopRequested,
       };
     }
     return {
@@ -69,14 +72,28 @@ export class MemoryControlStore<Plan = unknown, Claim = unknown, Commit = unknow
       epoch: lease.epoch,
       holder: lease.owner,
       expiresAtMs: lease.expiresAtMs,
+      stopRequested: this.#stopRequested,
     };
   }
 
-  async renewLease(owner: string, epoch: number, nowMs: number, ttlMs: number): Promise<boolean> {
+  async renewLease(
+    owner: string,
+    epoch: number,
+    nowMs: number,
+    ttlMs: number,
+  ): Promise<LeaseRenewal> {
     const lease = this.#lease;
-    if (lease?.owner !== owner || lease.epoch !== epoch) return false;
-    lease.expiresAtMs = nowMs + ttlMs;
-    return true;
+    const renewed = lease?.owner === owner && lease.epoch === epoch;
+    if (renewed) lease.expiresAtMs = nowMs + ttlMs;
+    return { renewed, stopRequested: this.#stopRequested };
+  }
+
+  async requestStop(_atMs: number): Promise<void> {
+    this.#stopRequested = true;
+  }
+
+  async clearStop(): Promise<void> {
+    this.#stopRequested = false;
   }
 
   async releaseLease(owner: string, epoch: number): Promise<boolean> {

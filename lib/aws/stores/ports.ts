@@ -34,6 +34,16 @@ export interface LeaseState {
   readonly holder: string | undefined;
   /** When it expires (epoch ms); a released lease has expired. */
   readonly expiresAtMs: number;
+  /** Whether the job was asked to stop (see {@link ControlStore.requestStop}). */
+  readonly stopRequested: boolean;
+}
+
+/** The lease after renewing it. */
+export interface LeaseRenewal {
+  /** Whether the caller still held it, and now holds it longer. */
+  readonly renewed: boolean;
+  /** Whether the job was asked to stop, read with the same request. */
+  readonly stopRequested: boolean;
 }
 
 /** The control items of a job: lease, head, plans, claims and commits. */
@@ -45,9 +55,17 @@ export interface ControlStore<Plan = unknown, Claim = unknown, Commit = unknown>
    */
   acquireLease(owner: string, nowMs: number, ttlMs: number): Promise<LeaseState>;
   /** Extends the lease to `nowMs + ttlMs` if `owner` still holds it at `epoch`. */
-  renewLease(owner: string, epoch: number, nowMs: number, ttlMs: number): Promise<boolean>;
+  renewLease(owner: string, epoch: number, nowMs: number, ttlMs: number): Promise<LeaseRenewal>;
   /** Gives the lease up (it expires at once), if `owner` still holds it at `epoch`. */
   releaseLease(owner: string, epoch: number): Promise<boolean>;
+  /**
+   * Asks the job to stop: its coordinator finishes the batch in flight and ends, and later
+   * ones end at once, until {@link clearStop}. Kept on the lease item, so that a coordinator
+   * learns of it from the renewal it makes every batch anyway.
+   */
+  requestStop(atMs: number): Promise<void>;
+  /** Lets the job run again after {@link requestStop}. */
+  clearStop(): Promise<void>;
 
   /** The time of the last committed batch, if any. */
   getHead(): Promise<number | undefined>;

@@ -38,7 +38,8 @@ const UNPROCESSED_ROUNDS = 10;
 
 /** A condition for a single-item write. */
 export interface Condition {
-  readonly expression: string;
+  /** Undefined: the write is unconditional. */
+  readonly expression?: string;
   readonly names?: Record<string, string>;
   readonly values?: Record<string, unknown>;
 }
@@ -171,7 +172,10 @@ export class DynamoRequests {
       UpdateExpression: update,
       ConditionExpression: condition.expression,
       ExpressionAttributeNames: { ...names, ...condition.names },
-      ExpressionAttributeValues: { ...values, ...condition.values },
+      // DynamoDB refuses an empty map (a REMOVE with no condition has no values).
+      ...(Object.keys(values).length || condition.values
+        ? { ExpressionAttributeValues: { ...values, ...condition.values } }
+        : {}),
       ReturnValues: 'ALL_NEW',
       ReturnConsumedCapacity: 'TOTAL',
     };

@@ -63,27 +63,43 @@ export function describeControlStore(name: string, make: () => Promise<ControlSt
     it('takes a free lease at epoch 1, refuses it while held, and lets it be taken once expired', async () => {
       const store = await make();
       const a = await store.acquireLease('a', 1_000, 500);
-      expect(a).toEqual({ acquired: true, epoch: 1, holder: 'a', expiresAtMs: 1_500 });
+      expect(a).toEqual({
+        acquired: true,
+        epoch: 1,
+        holder: 'a',
+        expiresAtMs: 1_500,
+        stopRequested: false,
+      });
       // Held until 1500: another owner is told who holds it, and so is the holder itself.
       expect(await store.acquireLease('b', 1_400, 500)).toEqual({
         acquired: false,
         epoch: 1,
         holder: 'a',
         expiresAtMs: 1_500,
+        stopRequested: false,
       });
       expect((await store.acquireLease('a', 1_400, 500)).acquired).toBe(false);
       // Expired: b steals it, and the epoch moves on.
       const b = await store.acquireLease('b', 1_501, 500);
-      expect(b).toEqual({ acquired: true, epoch: 2, holder: 'b', expiresAtMs: 2_001 });
+      expect(b).toEqual({
+        acquired: true,
+        epoch: 2,
+        holder: 'b',
+        expiresAtMs: 2_001,
+        stopRequested: false,
+      });
     });
 
     it('renews only for the holder at its epoch; a stale epoch fails', async () => {
       const store = await make();
       await store.acquireLease('a', 1_000, 500);
       await store.acquireLease('b', 2_000, 500); // a's lease expired at 1500
-      expect(await store.renewLease('a', 1, 2_100, 500)).toBe(false);
-      expect(await store.renewLease('b', 1, 2_100, 500)).toBe(false);
-      expect(await store.renewLease('b', 2, 2_100, 1_000)).toBe(true);
+      expect((await store.renewLease('a', 1, 2_100, 500)).renewed).toBe(false);
+      expect((await store.renewLease('b', 1, 2_100, 500)).renewed).toBe(false);
+      expect(await store.renewLease('b', 2, 2_100, 1_000)).toEqual({
+        renewed: true,
+        stopRequested: false,
+      });
       // Renewed to 3100: still held at 3000.
       expect((await store.acquireLease('a', 3_000, 500)).acquired).toBe(false);
       expect((await store.acquireLease('a', 3_101, 500)).epoch).toBe(3);
@@ -99,8 +115,37 @@ export function describeControlStore(name: string, make: () => Promise<ControlSt
       const b = await store.acquireLease('b', 1_100, 500);
       expect(b).toMatchObject({ acquired: true, epoch: 2, holder: 'b' });
       // a's old epoch can neither renew nor release b's lease.
-      expect(await store.renewLease('a', 1, 1_200, 500)).toBe(false);
+      expect((await store.renewLease('a', 1, 1_200, 500)).renewed).toBe(false);
       expect(await store.releaseLease('a', 1)).toBe(false);
+    });
+
+    it('tells the holder, at its next renewal, that the job was asked to stop, until cleared', async () => {
+      const store = await make();
+      // Asked before any coordinator ever ran: the first one learns it as it takes the lease.
+      await store.requestStop(900);
+      expect(await store.acquireLease('a', 1_000, 500)).toMatchObject({
+        acquired: true,
+        stopRequested: true,
+      });
+      await store.clearStop();
+      expect(await store.renewLease('a', 1, 1_100, 500)).toEqual({
+        renewed: true,
+        stopRequested: false,
+      });
+      await store.requestStop(1_150);
+      expect(await store.renewLease('a', 1, 1_200, 500)).toEqual({
+        renewed: true,
+        stopRequested: true,
+      });
+      // The request is kept through releases and new holders, and does not block the lease.
+      expect(await store.releaseLease('a', 1)).toBe(true);
+      expect(await store.acquireLease('b', 1_300, 500)).toMatchObject({
+        acquired: true,
+        epoch: 2,
+        stopRequested: true,
+      });
+      await store.clearStop();
+      expect((await store.renewLease('b', 2, 1_400, 500)).stopRequested).toBe(false);
     });
 
     it('gives the lease to exactly one of many coordinators racing for it', async () => {
