@@ -2,7 +2,8 @@
  * The layer rules of DESIGN.md, checked on the import statements of the sources.
  *
  *   core <- contract <- aws <- local <- cli/ui
- *   core, contract <- constructs          (never aws or local)
+ *   core, contract <- constructs <- cli   (constructs never import aws or local; the command
+ *                                          line deploys jobs onto the embedded cloud with them)
  *   core, contract, aws <- functions
  *
  * lib/core imports nothing outside lib/core: no other layer, no `node:` builtin and no npm
@@ -23,7 +24,7 @@ const ALLOWED: Readonly<Record<Layer, readonly Layer[]>> = {
   contract: ['core', 'contract'],
   aws: ['core', 'contract', 'aws'],
   local: ['core', 'contract', 'aws', 'local'],
-  cli: ['core', 'contract', 'aws', 'local', 'cli', 'ui'],
+  cli: ['core', 'contract', 'aws', 'local', 'cli', 'ui', 'constructs'],
   ui: ['core', 'contract', 'aws', 'local', 'cli', 'ui'],
   constructs: ['core', 'contract', 'constructs'],
   functions: ['core', 'contract', 'aws', 'functions'],

@@ -598,6 +598,11 @@ export class StreamingJob extends Construct {
       sparkless: 1,
       jobName: this.jobName,
       batchIntervalMs: B,
+      stateful: plan.stateful.map((s) => ({
+        name: s.name,
+        kind: s.kind,
+        partitions: s.partitions,
+      })),
       tables: deploymentTables,
       functions: deploymentFunctions,
       sources,

@@ -11,6 +11,12 @@ export interface DeploymentInfo {
   readonly sparkless: 1;
   readonly jobName: string;
   readonly batchIntervalMs: number;
+  /** The stateful operators: their state names, kinds and partition counts (to read state). */
+  readonly stateful: ReadonlyArray<{
+    readonly name: string;
+    readonly kind: string;
+    readonly partitions: number;
+  }>;
   readonly tables: RuntimeConfig['tables'];
   readonly functions: RuntimeConfig['functions'];
   readonly sources: RuntimeConfig['sources'];

@@ -1,0 +1,173 @@
+/**
+ * Running jobs on the embedded cloud as they run on AWS: start the local cloud, synthesize the
+ * CDK stacks that deploy them (with the StreamingJob construct, bundling with the local
+ * esbuild), deploy each stack from its template and assets (lib/local/deploy.ts), and record
+ * where everything is in `.sparkless/local.json`, so that other commands (`sparkless state`,
+ * `sparkless batches`, ...) can find the running cloud and its jobs.
+ *
+ *   const running = await launchLocal({ stacks: (app) => [jobStack(app, 'Clicks', { job })] });
+ *   ...
+ *   await running.stop();
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { App, aws_kinesis as kinesis, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { StreamingJob, type StreamingJobProps } from '../constructs/index.js';
+import { describeJobModule } from '../constructs/job-module.js';
+import { type DeploymentInfo, deploymentsOf } from '../contract/deployment.js';
+import { type LocalCloud, type LocalCloudOptions, startLocalCloud } from '../local/cloud.js';
+import { deployStack, type LocalDeployment } from '../local/deploy.js';
+
+/** Where a running embedded cloud records itself, relative to the working directory. */
+export const LOCAL_STATE_FILE = join('.sparkless', 'local.json');
+
+/** What `.sparkless/local.json` holds while an embedded cloud runs. */
+export interface LocalState {
+  /** The process that runs the cloud. */
+  readonly pid: number;
+  readonly startedAt: string;
+  /** The router: every service's endpoint (AWS_ENDPOINT_URL). */
+  readonly endpoint: string;
+  readonly region: string;
+  /** The environment an SDK client needs to reach the cloud. */
+  readonly env: Readonly<Record<string, string>>;
+  /** The jobs deployed on it. */
+  readonly deployments: readonly DeploymentInfo[];
+}
+
+export interface LaunchOptions {
+  /** Adds the stacks to deploy to the app; returns them. */
+  readonly stacks: (app: App) => readonly Stack[];
+  /** The working directory: the assembly goes to `.sparkless/cdk.out` under it. */
+  readonly cwd?: string;
+  readonly onProgress?: (message: string) => void;
+  readonly cloud?: LocalCloudOptions;
+  /** Whether to write `.sparkless/local.json` (default true). */
+  readonly record?: boolean;
+}
+
+/** Jobs running on the embedded cloud. */
+export interface Launched {
+  readonly cloud: LocalCloud;
+  readonly deployments: readonly LocalDeployment[];
+  /** Every job deployed, as its stack output describes it. */
+  readonly jobs: readonly DeploymentInfo[];
+  /** Stops the schedules, the cloud and its processes, and removes the state file. */
+  stop(): Promise<void>;
+}
+
+/** Starts the embedded cloud and deploys the stacks onto it. */
+export async function launchLocal(options: LaunchOptions): Promise<Launched> {
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const progress = options.onProgress ?? (() => {});
+  const assemblyDir = join(cwd, '.sparkless', 'cdk.out');
+  rmSync(assemblyDir, { recursive: true, force: true });
+  mkdirSync(assemblyDir, { recursive: true });
+
+  progress('synthesizing the stacks (bundling with esbuild)');
+  const app = new App({ outdir: assemblyDir });
+  const stacks = options.stacks(app);
+  app.synth();
+
+  const cloud = await startLocalCloud({ ...options.cloud, onProgress: progress });
+  const deployments: LocalDeployment[] = [];
+  try {
+    for (const stack of stacks) {
+      deployments.push(
+        await deployStack(cloud, {
+          assemblyDir,
+          stackName: stack.stackName,
+          onProgress: progress,
+        }),
+      );
+    }
+  } catch (e) {
+    await cloud.stop();
+    throw e;
+  }
+  const jobs = deployments.flatMap((d) => deploymentsOf(d.outputs));
+  const stateFile = join(cwd, LOCAL_STATE_FILE);
+  if (options.record !== false) {
+    const state: LocalState = {
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      endpoint: cloud.endpoint,
+      region: cloud.region,
+      env: cloud.env(),
+      deployments: jobs,
+    };
+    writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    cloud,
+    deployments,
+    jobs,
+    stop: () => {
+      stopping ??= (async () => {
+        for (const d of deployments) d.stop();
+        await cloud.stop();
+        if (options.record !== false) removeIfOurs(stateFile);
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Reads `.sparkless/local.json` if an embedded cloud that is still running wrote it. */
+export function readLocalState(cwd = process.cwd()): LocalState | undefined {
+  let state: LocalState;
+  try {
+    state = JSON.parse(readFileSync(join(cwd, LOCAL_STATE_FILE), 'utf8')) as LocalState;
+  } catch {
+    return undefined;
+  }
+  return isRunning(state.pid) ? state : undefined;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function removeIfOurs(file: string): void {
+  try {
+    const state = JSON.parse(readFileSync(file, 'utf8')) as LocalState;
+    if (state.pid === process.pid) rmSync(file, { force: true });
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Options of {@link jobStack}. */
+export interface JobStackOptions {
+  /** The absolute path of the job module. */
+  readonly job: string;
+  /** Shards of each source's stream (default 2). */
+  readonly shards?: number;
+  /** Anything else for the construct. */
+  readonly props?: Partial<Omit<StreamingJobProps, 'job' | 'sources'>>;
+}
+
+/**
+ * A stack for one job module: a Kinesis stream per source of the job (read from its plan) and
+ * the StreamingJob. What `sparkless run` deploys, on the embedded cloud or elsewhere.
+ */
+export function jobStack(app: App, id: string, options: JobStackOptions): Stack {
+  const stack = new Stack(app, id);
+  const { plan } = describeJobModule(options.job, app.outdir, `jobStack ${id}`);
+  const sources: Record<string, kinesis.IStream> = {};
+  for (const source of plan.sources) {
+    sources[source.name] = new kinesis.Stream(stack, `Source-${source.name}`, {
+      shardCount: options.shards ?? 2,
+      encryption: kinesis.StreamEncryption.MANAGED,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+  }
+  new StreamingJob(stack, 'Job', { ...options.props, job: options.job, sources });
+  return stack;
+}
