@@ -1,63 +1,47 @@
 /**
- * `npm start`: runs an example job over generated data and shows its results batch by batch.
+ * `npm start`: runs an example job on the embedded cloud, the way it runs on AWS, and shows it
+ * batch by batch.
  *
  *   npm start                         the hashtag counts, until Ctrl-C
- *   npm start -- --seconds 10         ten seconds, then a summary
+ *   npm start -- --seconds 10         ten seconds, then the final results and a summary
  *   npm start -- --job sessions --rate 500 --seed 7
  *
- * The job runs in memory, on the engine's executor, in real time: one batch per batch interval.
+ * The example's stack (infra/stacks.ts) is synthesized with the StreamingJob construct and
+ * deployed from its template onto the embedded cloud: kinesis-local, dynalite and the local
+ * Lambda service on loopback (lib/cli/launch.ts). A generator puts seeded, skewed records into
+ * the job's stream through the Kinesis API; each committed batch is read back from the job's
+ * control table with its metrics, beside what the job printed and wrote.
  */
-import { parseArgs } from 'node:util';
-import { encodeKey, hashString, type Job } from 'sparkless';
-import { type BatchResult, LocalExecutor } from 'sparkless/testing';
-import * as generators from '../examples/generators.js';
-import hashtags from '../examples/hashtags.js';
-import runningTotals from '../examples/running-totals.js';
-import sensorAverages from '../examples/sensor-averages.js';
-import sessions from '../examples/sessions.js';
-import topPages from '../examples/top-pages.js';
 
-const JOBS: Record<
-  string,
-  { job: Job; source: string; make: (seed: number) => () => unknown; key: (r: unknown) => string }
+import { parseArgs } from 'node:util';
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import * as generators from '../examples/generators.js';
+import { EXAMPLES, type ExampleName, ExampleStack } from '../infra/stacks.js';
+import { documentClient, dynamoClient, kinesisClient } from '../lib/aws/clients.js';
+import type { BatchCommit } from '../lib/aws/protocol.js';
+import { DynamoStateStore } from '../lib/aws/stores/dynamo.js';
+import { recentBatches } from '../lib/cli/inspect.js';
+import { type Launched, launchLocal } from '../lib/cli/launch.js';
+import type { DeploymentInfo } from '../lib/contract/deployment.js';
+
+/** How each example's records are made, keyed and shown. */
+const GENERATORS: Record<
+  ExampleName,
+  { make: (seed: number) => () => unknown; key: (r: unknown) => string }
 > = {
-  hashtags: {
-    job: hashtags,
-    source: 'tweets',
-    make: generators.tweets,
-    key: (t) => String(t).slice(0, 16),
-  },
-  'running-totals': {
-    job: runningTotals,
-    source: 'clicks',
-    make: generators.clicks,
-    key: (c) => (c as generators.Click).user,
-  },
-  sessions: {
-    job: sessions,
-    source: 'clicks',
-    make: generators.clicks,
-    key: (c) => (c as generators.Click).user,
-  },
-  'sensor-averages': {
-    job: sensorAverages,
-    source: 'readings',
-    make: generators.readings,
-    key: (r) => (r as generators.Reading).sensor,
-  },
-  'top-pages': {
-    job: topPages,
-    source: 'clicks',
-    make: generators.clicks,
-    key: (c) => (c as generators.Click).user,
-  },
+  hashtags: { make: generators.tweets, key: (t) => String(t).slice(0, 24) },
+  'running-totals': { make: generators.clicks, key: (c) => (c as generators.Click).user },
+  sessions: { make: generators.clicks, key: (c) => (c as generators.Click).user },
+  'sensor-averages': { make: generators.readings, key: (r) => (r as generators.Reading).sensor },
+  'top-pages': { make: generators.clicks, key: (c) => (c as generators.Click).user },
 };
 
-const usage = `usage: npm start -- [--job ${Object.keys(JOBS).join('|')}] [--seconds N] [--rate RECORDS_PER_SECOND] [--seed N] [--shards N]`;
+const usage = `usage: npm start -- [--job ${Object.keys(EXAMPLES).join('|')}] [--seconds N] [--rate RECORDS_PER_SECOND] [--seed N] [--shards N] [--port N]`;
 
-function fail(message: string): never {
-  process.stderr.write(`sparkless: ${message}\n${usage}\n`);
-  process.exit(2);
+function fail(message: string, code = 2): never {
+  process.stderr.write(`sparkless: ${message}\n${code === 2 ? `${usage}\n` : ''}`);
+  process.exit(code);
 }
 
 function positive(name: string, value: string | undefined, fallback: number): number {
@@ -76,6 +60,7 @@ try {
       rate: { type: 'string' },
       seed: { type: 'string' },
       shards: { type: 'string' },
+      port: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   }).values;
@@ -86,108 +71,242 @@ if (args.help) {
   process.stdout.write(`${usage}\n`);
   process.exit(0);
 }
-const chosen = JOBS[String(args.job)] ?? fail(`unknown job '${String(args.job)}'`);
+const name = String(args.job) as ExampleName;
+const example = EXAMPLES[name] ?? fail(`unknown job '${String(args.job)}'`);
+const generator = GENERATORS[name];
 const seconds =
   args.seconds === undefined ? Infinity : positive('seconds', args.seconds as string, 0);
 const rate = positive('rate', args.rate as string | undefined, 200);
 const seed = Math.floor(positive('seed', args.seed as string | undefined, 42));
-const shards = Math.floor(positive('shards', args.shards as string | undefined, 2));
+const shards = Math.floor(positive('shards', args.shards as string | undefined, example.shards));
+const port = args.port === undefined ? 0 : Math.floor(positive('port', args.port as string, 0));
 
-const { job } = chosen;
-const next = chosen.make(seed);
-const interval = job.batchIntervalMs;
-const printed: string[] = [];
-const exec = new LocalExecutor(job, { onRecordError: 'deadLetter', log: (l) => printed.push(l) });
+const started = Date.now();
+const progress = (message: string) =>
+  process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${message}\n`);
 
-process.stdout.write(
-  `${job.explain()}\n\nRunning '${job.name}' in memory at ${rate} records/s over ${shards} shards (seed ${seed})${Number.isFinite(seconds) ? ` for ${seconds}s` : '; Ctrl-C stops'}.\n\n`,
+progress(`starting the embedded cloud for '${name}': ${example.description}`);
+let running: Launched;
+try {
+  running = await launchLocal({
+    stacks: (app) => [new ExampleStack(app, example, { shards })],
+    cloud: { port },
+    onProgress: progress,
+  });
+} catch (e) {
+  fail(startFailure(e as Error), 1);
+}
+Object.assign(process.env, running.cloud.env());
+delete process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
+const info = running.jobs[0] ?? fail('the example stack deployed no job', 1);
+const stream = info.sources[example.source] ?? fail(`no stream for '${example.source}'`, 1);
+progress(
+  `job '${info.jobName}' deployed; putting ${rate} records/s (seed ${seed}) into ${stream}${Number.isFinite(seconds) ? ` for ${seconds}s` : '; Ctrl-C stops'}`,
 );
+process.stdout.write('\n');
 
-const totals = { batches: 0, records: 0, deadLetters: 0, processingMs: 0, maxDelayMs: 0 };
-let stopping = false;
-process.on('SIGINT', () => {
-  stopping = true;
+// What the job prints (print()) comes out of the coordinator, as on a Spark driver.
+const printed: string[] = [];
+running.cloud.lambda.on('log', (line: { function: string; stream: string; text: string }) => {
+  if (line.function !== info.functions.coordinator || line.stream !== 'stdout') return;
+  if (line.text.startsWith('{')) return; // metrics (embedded metric format)
+  printed.push(line.text);
 });
 
-function input(count: number): Record<string, unknown[][]> {
-  const perShard: unknown[][] = Array.from({ length: shards }, () => []);
-  for (let i = 0; i < count; i++) {
-    const record = next();
-    const shard = hashString(encodeKey(chosen.key(record))) % shards;
-    perShard[shard]!.push({ data: typeof record === 'string' ? record : JSON.stringify(record) });
+// ---- the generator ----------------------------------------------------------------------------
+
+const next = generator.make(seed);
+const kinesis = kinesisClient();
+let sent = 0;
+let lastPutMs = 0;
+let generating = true;
+const generatorDone = (async () => {
+  const t0 = Date.now();
+  while (generating) {
+    const due = Math.floor(((Date.now() - t0) / 1000) * rate) - sent;
+    for (let i = 0; i < due; i += 500) {
+      const records = Array.from({ length: Math.min(500, due - i) }, () => {
+        const record = next();
+        return {
+          Data: new TextEncoder().encode(
+            typeof record === 'string' ? record : JSON.stringify(record),
+          ),
+          PartitionKey: generator.key(record),
+        };
+      });
+      let pending = records;
+      while (pending.length) {
+        const out = await kinesis.send(
+          new PutRecordsCommand({ StreamName: stream, Records: pending }),
+        );
+        // Put again what was refused (throttled), in order.
+        pending = pending.filter((_, j) => out.Records?.[j]?.ErrorCode);
+      }
+      sent += records.length;
+      lastPutMs = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
-  return { [chosen.source]: perShard };
+})();
+
+// ---- the batches ------------------------------------------------------------------------------
+
+const totals = { batches: 0, records: 0, deadLetters: 0, processingMs: 0, maxDelayMs: 0 };
+let shownUpTo = 0;
+
+async function showNewBatches(): Promise<number> {
+  const commits = (await recentBatches(info, 50)).filter((c) => c.timeMs > shownUpTo).reverse();
+  for (const c of commits) {
+    shownUpTo = c.timeMs;
+    totals.batches++;
+    totals.records += c.metrics.recordsIn;
+    totals.deadLetters += c.metrics.deadLettered;
+    totals.processingMs += c.metrics.processingMs;
+    totals.maxDelayMs = Math.max(totals.maxDelayMs, c.metrics.schedulingDelayMs);
+    process.stdout.write(`${await describeBatch(c)}\n`);
+  }
+  return commits.length;
 }
 
-function show(result: BatchResult, processingMs: number, delayMs: number) {
-  const clock = new Date(result.timeMs).toISOString().slice(11, 19);
-  const records = Object.values(result.recordsIn).reduce((a, b) => a + b, 0);
+async function describeBatch(c: BatchCommit): Promise<string> {
+  const m = c.metrics;
+  const clock = new Date(c.timeMs).toISOString().slice(11, 19);
   const lines = [
-    `${clock}  ${String(records).padStart(5)} records in  processed in ${processingMs.toFixed(1)} ms  scheduling delay ${delayMs.toFixed(0)} ms`,
+    `${clock}  ${String(m.recordsIn).padStart(5)} records in  processing ${String(m.processingMs).padStart(5)} ms  scheduling delay ${String(m.schedulingDelayMs).padStart(5)} ms  total delay ${String(m.totalDelayMs).padStart(5)} ms`,
   ];
   const shown = printed
     .splice(0)
     .filter((l) => l && !l.startsWith('----') && !l.startsWith('Time:'));
-  const pairs = shown.map((l) => {
-    try {
-      const v: unknown = JSON.parse(l);
-      return Array.isArray(v) && v.length === 2
-        ? `${String(v[0])} ${JSON.stringify(v[1])}`
-        : undefined;
-    } catch {
-      return undefined;
+  if (shown.length) lines.push(`    ${shown.map(pairText).join('  ')}`);
+  for (const [sink, target] of Object.entries(info.sinks)) {
+    if (target.kind === 'table') {
+      const items = (await scan(target.table)).filter((i) => i.timeMs === c.timeMs);
+      if (items.length === 0) continue;
+      const top = items.sort((a, b) => Number(b.value) - Number(a.value)).slice(0, 5);
+      lines.push(
+        `    ${sink}: ${items.length} keys updated; ${top.map((e) => `${String(e.key)}=${JSON.stringify(e.value)}`).join('  ')}`,
+      );
+    } else {
+      const out = Object.values(m.recordsOut).reduce((a, b) => a + b, 0);
+      if (out) lines.push(`    ${sink}: ${out} records out`);
     }
-  });
-  if (shown.length && pairs.every((p, i) => p !== undefined || shown[i] === '...')) {
-    lines.push(`    ${pairs.map((p) => p ?? '...').join('  ')}`);
-  } else for (const l of shown) lines.push(`    ${l}`);
-  for (const [name, table] of exec.tables) {
-    const changed = [...table.values()].filter((e) => e.timeMs === result.timeMs);
-    if (changed.length === 0) continue;
-    const top = changed.sort((a, b) => Number(b.value) - Number(a.value)).slice(0, 5);
-    lines.push(
-      `    ${name}: ${changed.length} keys updated; ${top.map((e) => `${String(e.key)}=${JSON.stringify(e.value)}`).join('  ')}`,
-    );
   }
-  for (const [name, stream] of exec.streams) {
-    const now = stream.filter((r) => r.timeMs === result.timeMs);
-    if (now.length)
-      lines.push(`    ${name}: ${now.length} records, e.g. ${JSON.stringify(now[0]!.record)}`);
-  }
-  if (result.deadLetters.length)
-    lines.push(
-      `    ${result.deadLetters.length} records dead-lettered, e.g. ${result.deadLetters[0]!.error}`,
-    );
-  process.stdout.write(`${lines.join('\n')}\n`);
+  if (m.deadLettered) lines.push(`    ${m.deadLettered} records dead-lettered`);
+  return lines.join('\n');
 }
 
-const started = Date.now();
-let t = Math.ceil(Date.now() / interval) * interval;
-while (!stopping && (t - started) / 1000 < seconds + interval / 1000) {
-  const wait = t - Date.now();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  if (stopping || (t - started) / 1000 > seconds) break;
-  const delayMs = Date.now() - t;
-  const batch = input(Math.round((rate * interval) / 1000));
-  const before = performance.now();
-  const result = await exec.runBatch(t, batch);
-  const processingMs = performance.now() - before;
-  totals.batches++;
-  totals.records += Object.values(result.recordsIn).reduce((a, b) => a + b, 0);
-  totals.deadLetters += result.deadLetters.length;
-  totals.processingMs += processingMs;
-  totals.maxDelayMs = Math.max(totals.maxDelayMs, delayMs);
-  show(result, processingMs, delayMs);
-  t += interval;
+/** `["#spark",3]` as `#spark 3`; anything else as it was printed. */
+function pairText(line: string): string {
+  try {
+    const v: unknown = JSON.parse(line);
+    if (Array.isArray(v) && v.length === 2) return `${String(v[0])} ${JSON.stringify(v[1])}`;
+  } catch {
+    // Not JSON: as printed.
+  }
+  return line;
+}
+
+async function scan(
+  table: string,
+): Promise<Array<{ key: unknown; value: unknown; timeMs: number }>> {
+  const items: Array<{ key: unknown; value: unknown; timeMs: number }> = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await documentClient().send(
+      new ScanCommand({ TableName: table, ConsistentRead: true, ExclusiveStartKey: start }),
+    );
+    for (const i of page.Items ?? []) {
+      items.push({ key: i.key, value: i.value, timeMs: i.timeMs as number });
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+/** The final results: each stateful operator's biggest values, and each results table's. */
+async function finalResults(d: DeploymentInfo): Promise<string[]> {
+  const lines: string[] = [];
+  const stateStore = d.tables.state
+    ? new DynamoStateStore({ client: dynamoClient(), table: d.tables.state, job: d.jobName })
+    : undefined;
+  for (const s of d.stateful) {
+    // Windows without an inverse keep panes, not a value per key.
+    if (!stateStore || s.kind === 'window' || s.kind === 'groupByKeyAndWindow') continue;
+    const entries: Array<[unknown, unknown]> = [];
+    for (let p = 0; p < s.partitions; p++) {
+      for (const e of (await stateStore.list(s.name, p)).values()) entries.push([e.key, e.value]);
+    }
+    if (entries.length === 0) continue;
+    const numeric = entries.every(([, v]) => typeof v === 'number');
+    const top = numeric ? entries.sort((a, b) => (b[1] as number) - (a[1] as number)) : entries;
+    lines.push(
+      `State '${s.name}': ${entries.length} keys; ${numeric ? 'top' : 'e.g.'}: ${top
+        .slice(0, 10)
+        .map(([k, v]) => `${String(k)}=${JSON.stringify(v)}`)
+        .join('  ')}`,
+    );
+  }
+  for (const [sink, target] of Object.entries(d.sinks)) {
+    if (target.kind !== 'table') continue;
+    const items = await scan(target.table);
+    const top = items.sort((a, b) => Number(b.value) - Number(a.value)).slice(0, 10);
+    lines.push(
+      `Table '${sink}': ${items.length} keys; top: ${top.map((e) => `${String(e.key)}=${JSON.stringify(e.value)}`).join('  ')}`,
+    );
+  }
+  return lines;
+}
+
+// ---- running and stopping ---------------------------------------------------------------------
+
+let stopRequested = false;
+const stopSignal = new Promise<void>((resolve) => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      stopRequested = true;
+      resolve();
+    });
+  }
+});
+
+// --seconds counts from when the job is deployed and records flow.
+const runUntil = Date.now() + seconds * 1000;
+while (!stopRequested && Date.now() < runUntil) {
+  await showNewBatches();
+  await Promise.race([new Promise((r) => setTimeout(r, 250)), stopSignal]);
+}
+generating = false;
+await generatorDone;
+
+if (!stopRequested) {
+  // Let the job read everything that was put: its batch, the grace before planning, and one
+  // more batch, then show the batches that committed meanwhile.
+  const drainUntil = lastPutMs + 3 * info.batchIntervalMs + 1_000;
+  const giveUpAt = Date.now() + 60_000;
+  while (shownUpTo < drainUntil && Date.now() < giveUpAt && !stopRequested) {
+    await showNewBatches();
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  process.stdout.write(`\nFinal results after ${sent} records:\n`);
+  for (const line of await finalResults(info)) process.stdout.write(`${line}\n`);
 }
 
 process.stdout.write(
-  `\nSummary: ${totals.batches} batches, ${totals.records} records in, ${totals.deadLetters} dead-lettered, ` +
-    `mean processing ${(totals.processingMs / Math.max(1, totals.batches)).toFixed(1)} ms per batch, ` +
+  `\nSummary: ${totals.batches} batches, ${sent} records put, ${totals.records} records in, ${totals.deadLetters} dead-lettered, ` +
+    `mean processing ${(totals.processingMs / Math.max(1, totals.batches)).toFixed(0)} ms per batch, ` +
     `max scheduling delay ${totals.maxDelayMs} ms\n`,
 );
-for (const s of job.plan.stateful) {
-  // Windows without an inverse keep panes, not a value per key.
-  if (s.kind === 'window' || (s.kind === 'reduceByKeyAndWindow' && !s.inverse)) continue;
-  process.stdout.write(`State '${s.name}': ${exec.state(s.id).length} keys\n`);
+await running.stop();
+process.exit(0);
+
+/** What went wrong while starting, and what to do about it. */
+function startFailure(e: Error): string {
+  const text = e.message;
+  if (/EADDRINUSE/.test(text)) {
+    return `port ${port} is in use: choose another with --port, or leave it out to use a free one`;
+  }
+  if (/Cannot find (module|package)/.test(text)) {
+    return `a dependency is missing (${text.split('\n')[0]}): run npm install`;
+  }
+  return `could not start the example: ${text}`;
 }

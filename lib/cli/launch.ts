@@ -1,7 +1,8 @@
 /**
  * Running jobs on the embedded cloud as they run on AWS: start the local cloud, synthesize the
  * CDK stacks that deploy them (with the StreamingJob construct, bundling with the local
- * esbuild), deploy each stack from its template and assets (lib/local/deploy.ts), and record
+ * esbuild) into a directory of the run's own under `.sparkless/` (removed when it stops),
+ * deploy each stack from its template and assets (lib/local/deploy.ts), and record
  * where everything is in `.sparkless/local.json`, so that other commands (`sparkless state`,
  * `sparkless batches`, ...) can find the running cloud and its jobs.
  *
@@ -60,14 +61,21 @@ export interface Launched {
 export async function launchLocal(options: LaunchOptions): Promise<Launched> {
   const cwd = resolve(options.cwd ?? process.cwd());
   const progress = options.onProgress ?? (() => {});
-  const assemblyDir = join(cwd, '.sparkless', 'cdk.out');
-  rmSync(assemblyDir, { recursive: true, force: true });
+  // One of this process's own, so that several launches in one directory never share one.
+  const runDir = join(cwd, '.sparkless', `run-${process.pid}-${Date.now().toString(36)}`);
+  const assemblyDir = join(runDir, 'cdk.out');
   mkdirSync(assemblyDir, { recursive: true });
 
   progress('synthesizing the stacks (bundling with esbuild)');
-  const app = new App({ outdir: assemblyDir });
-  const stacks = options.stacks(app);
-  app.synth();
+  let stacks: readonly Stack[];
+  try {
+    const app = new App({ outdir: assemblyDir });
+    stacks = options.stacks(app);
+    app.synth();
+  } catch (e) {
+    rmSync(runDir, { recursive: true, force: true });
+    throw e;
+  }
 
   const cloud = await startLocalCloud({ ...options.cloud, onProgress: progress });
   const deployments: LocalDeployment[] = [];
@@ -83,6 +91,7 @@ export async function launchLocal(options: LaunchOptions): Promise<Launched> {
     }
   } catch (e) {
     await cloud.stop();
+    rmSync(runDir, { recursive: true, force: true });
     throw e;
   }
   const jobs = deployments.flatMap((d) => deploymentsOf(d.outputs));
@@ -108,6 +117,7 @@ export async function launchLocal(options: LaunchOptions): Promise<Launched> {
         for (const d of deployments) d.stop();
         await cloud.stop();
         if (options.record !== false) removeIfOurs(stateFile);
+        rmSync(runDir, { recursive: true, force: true });
       })();
       return stopping;
     },
