@@ -47,6 +47,18 @@ export function checkDeployment(job: Job, config: RuntimeConfig): void {
       `job '${job.name}' has a window of ${window} ms, but dataTtlMs (${config.settings.dataTtlMs} ms) would let its panes expire; set dataTtlMs to at least twice the longest window (${2 * window} ms)`,
     );
   }
+  const lease = config.settings.leaseTtlMs;
+  if (lease !== undefined && lease < 3 * job.batchIntervalMs) {
+    throw new SparklessError(
+      'INVALID_ENVIRONMENT',
+      `job '${job.name}' has a batch interval of ${job.batchIntervalMs} ms, but leaseTtlMs (${lease} ms) would expire between the coordinator's renewals; set leaseTtlMs to at least three batch intervals (${3 * job.batchIntervalMs} ms), or leave it out`,
+    );
+  }
+}
+
+/** How long a coordinator's lease lasts: the setting, or ten batch intervals and at least a minute. */
+export function leaseTtlMs(job: Job, config: RuntimeConfig): number {
+  return config.settings.leaseTtlMs ?? Math.max(60_000, 10 * job.batchIntervalMs);
 }
 
 /** The longest window of a job's stateful operators (0 when it has none). */
@@ -128,7 +140,7 @@ export async function runtimeFromEnv(
       ...(s.graceMs !== undefined ? { graceMs: s.graceMs } : {}),
       startPosition: s.startPosition,
       runForMs: RUN_FOR_MS,
-      leaseTtlMs: Math.max(60_000, 10 * job.batchIntervalMs),
+      leaseTtlMs: leaseTtlMs(job, config),
       maxTaskAttempts: 3,
       batchesKept: s.intentsKept,
       controlRetentionMs: s.controlRetentionMs,

@@ -71,6 +71,14 @@ export interface RuntimeSettings {
    * Data is deleted explicitly; nothing depends on TTL deletion.
    */
   readonly dataTtlMs: number;
+  /**
+   * How long a coordinator's lease lasts without renewal: how long the job waits for a
+   * coordinator that died before another takes over. Undefined: ten batch intervals and at
+   * least a minute. A shorter lease resumes sooner, but a coordinator whose batch takes
+   * longer than the lease loses it and stops until the schedule starts another; it must be
+   * at least three batch intervals.
+   */
+  readonly leaseTtlMs?: number;
 }
 
 /** The settings a deployment gets when it says nothing. */
@@ -259,6 +267,7 @@ function readSettings(raw: unknown, problems: string[]): RuntimeSettings {
     'intentsKept',
     'controlRetentionMs',
     'dataTtlMs',
+    'leaseTtlMs',
   ]);
   for (const key of Object.keys(raw)) {
     if (!known.has(key)) {
@@ -285,6 +294,7 @@ function readSettings(raw: unknown, problems: string[]): RuntimeSettings {
     dataTtlMs: count('dataTtlMs', 1),
   };
   if (raw.graceMs !== undefined) settings.graceMs = count('graceMs', 0);
+  if (raw.leaseTtlMs !== undefined) settings.leaseTtlMs = count('leaseTtlMs', 1_000);
   const start = raw.startPosition;
   if (start !== undefined) {
     if (isRecord(start) && (start.kind === 'trimHorizon' || start.kind === 'latest')) {

@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import hashtags from '../../examples/hashtags.js';
 import { parseCoordinatorEvent, parseTaskEvent } from '../../lib/aws/events.js';
 import { createCoordinatorHandler, createWorkerHandler } from '../../lib/aws/handlers.js';
-import { checkDeployment } from '../../lib/aws/runtime.js';
+import { checkDeployment, leaseTtlMs } from '../../lib/aws/runtime.js';
 import {
   DEFAULT_SETTINGS,
   type RuntimeConfig,
@@ -145,5 +145,16 @@ describe('deployment checks', () => {
       /dataTtlMs \(599999 ms\) would let its panes expire; set dataTtlMs to at least twice the longest window \(600000 ms\)/,
     );
     expect(() => checkDeployment(hashtags, config({ dataTtlMs: 600_000 }, 'state'))).not.toThrow();
+  });
+
+  it('refuses a lease that would expire between renewals, and takes a longer one as given', () => {
+    // The hashtags batch interval is 1 s: the coordinator renews its lease about once a second.
+    expect(() => checkDeployment(hashtags, config({ leaseTtlMs: 2_999 }, 'state'))).toThrow(
+      /leaseTtlMs \(2999 ms\) would expire between the coordinator's renewals; set leaseTtlMs to at least three batch intervals \(3000 ms\)/,
+    );
+    expect(leaseTtlMs(hashtags, config({ leaseTtlMs: 3_000 }, 'state'))).toBe(3_000);
+    expect(() => checkDeployment(hashtags, config({ leaseTtlMs: 3_000 }, 'state'))).not.toThrow();
+    // Left out: ten batch intervals, and at least a minute.
+    expect(leaseTtlMs(hashtags, config({}, 'state'))).toBe(60_000);
   });
 });

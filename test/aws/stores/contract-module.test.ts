@@ -96,6 +96,15 @@ describe('contract: environment', () => {
     expect(() =>
       runtimeEnv({ ...config, settings: { startPosition: { kind: 'earliest' } as never } }),
     ).toThrow(/startPosition must be/);
+    expect(() => runtimeEnv({ ...config, settings: { leaseTtlMs: 999 } })).toThrow(
+      /SPARKLESS_SETTINGS: leaseTtlMs must be a whole number of at least 1000, got 999/,
+    );
+    expect(
+      readRuntimeEnv(runtimeEnv({ ...config, settings: { leaseTtlMs: 5_000 } })).settings,
+    ).toEqual({
+      ...DEFAULT_SETTINGS,
+      leaseTtlMs: 5_000,
+    });
   });
 });
 
