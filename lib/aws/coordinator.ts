@@ -142,6 +142,13 @@ export async function coordinate(
         `coordinator: job '${job.name}' kept its state up to batch ${previous.timeMs} with stateful operators hashed ${previous.stateHash}, but this job's hash ${job.plan.stateHash}: a stateful operator's kind, name, partitions, window, slide or timeout changed, and the stored state would be read wrongly; deploy the job that wrote the state, or reset the job's state before deploying this one`,
       );
     }
+    await stores.describeJob({
+      job: job.name,
+      batchIntervalMs: B,
+      explain: job.explain(),
+      plan: job.plan,
+      writtenAtMs: ctx.now(),
+    });
     let next = head !== undefined ? head + B : Math.floor(ctx.now() / B) * B;
     // Batches a predecessor planned are finished even when the job is asked to stop.
     const stopAfterPending = lease.stopRequested === true;

@@ -8,7 +8,14 @@ import type { DeadLetter } from '../core/operators/guard.js';
 import type { Block } from '../core/operators/shuffle.js';
 import type { StateEntry } from '../core/operators/store.js';
 import type { KeyNeed, PaneNeed } from '../core/task.js';
-import type { BatchCommit, BatchPlan, Intent, ProtocolStores, TaskClaim } from './protocol.js';
+import type {
+  BatchCommit,
+  BatchPlan,
+  Intent,
+  JobDescription,
+  ProtocolStores,
+  TaskClaim,
+} from './protocol.js';
 import type { PaneChanges, StateChange } from './views.js';
 
 type Versioned<T> = { value: T; v: number };
@@ -60,6 +67,11 @@ export class MemoryProtocolStores implements ProtocolStores {
     this.requests.set(op, (this.requests.get(op) ?? 0) + n);
   }
 
+  description: JobDescription | undefined;
+  async describeJob(description: JobDescription) {
+    this.#count('describeJob');
+    this.description = description;
+  }
   async acquireLease(owner: string, nowMs: number, ttlMs: number) {
     this.#count('acquireLease');
     if (this.lease && this.lease.expiresAtMs >= nowMs && this.lease.owner !== owner) {

@@ -10,6 +10,7 @@
 import type { DeadLetter } from '../core/operators/guard.js';
 import type { Block } from '../core/operators/shuffle.js';
 import type { StateEntry } from '../core/operators/store.js';
+import type { JobPlan } from '../core/plan.js';
 import type { KeyNeed, PaneNeed, Part } from '../core/task.js';
 import type { PaneChanges, StateChange } from './views.js';
 
@@ -162,8 +163,25 @@ export interface BatchMetrics {
   readonly consumedCapacityUnits: number;
 }
 
+/**
+ * What a job is, as the coordinator that runs it wrote it when it took the lease: for tools
+ * (the command line, the streaming UI) that show a job without loading its code.
+ */
+export interface JobDescription {
+  readonly job: string;
+  readonly batchIntervalMs: number;
+  /** The text of `job.explain()`. */
+  readonly explain: string;
+  /** The plan (plain data: sources, sinks, operators, stateful operators, stages). */
+  readonly plan: JobPlan;
+  /** When it was written (epoch ms). */
+  readonly writtenAtMs: number;
+}
+
 /** The stores the protocol runs over. */
 export interface ProtocolStores {
+  /** Records what the job is (replacing an older description). */
+  describeJob(description: JobDescription): Promise<void>;
   /** Takes the lease; says too whether the job was asked to stop. */
   acquireLease(
     owner: string,

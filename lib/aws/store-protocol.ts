@@ -18,7 +18,14 @@ import { encodeKey } from '../core/keys.js';
 import type { DeadLetter } from '../core/operators/guard.js';
 import type { Block } from '../core/operators/shuffle.js';
 import type { KeyNeed, PaneNeed } from '../core/task.js';
-import type { BatchCommit, BatchPlan, Intent, ProtocolStores, TaskClaim } from './protocol.js';
+import type {
+  BatchCommit,
+  BatchPlan,
+  Intent,
+  JobDescription,
+  ProtocolStores,
+  TaskClaim,
+} from './protocol.js';
 import { claimedBlocks } from './stores/blocks.js';
 import type {
   ControlStore,
@@ -63,6 +70,9 @@ export class StoreProtocol implements ProtocolStores {
     );
   }
 
+  async describeJob(description: JobDescription) {
+    await this.#s.control.putDescription(description);
+  }
   async acquireLease(owner: string, nowMs: number, ttlMs: number) {
     const l = await this.#s.control.acquireLease(owner, nowMs, ttlMs);
     return { acquired: l.acquired, epoch: l.epoch, stopRequested: l.stopRequested };

@@ -230,6 +230,8 @@ function requireAttempt(attempt: string): string {
 export const controlKeys = {
   lease: (job: string): ItemKey => ({ pk: requireJobName(job), sk: 'lease' }),
   head: (job: string): ItemKey => ({ pk: requireJobName(job), sk: 'head' }),
+  /** What the job is (its plan and explain() text), as its latest coordinator wrote it. */
+  description: (job: string): ItemKey => ({ pk: requireJobName(job), sk: 'description' }),
   /** The partition of every plan of a job, sorted by batch time. */
   plans: (job: string): string => `${requireJobName(job)}#plan`,
   plan: (job: string, timeMs: number): ItemKey => ({

@@ -191,6 +191,17 @@ export class DynamoControlStore<Plan = unknown, Claim = unknown, Commit = unknow
     );
   }
 
+  async putDescription(description: unknown): Promise<void> {
+    await this.#db.put(this.#table, {
+      ...controlKeys.description(this.#job),
+      [ATTR.payload]: encodePayload(description),
+    });
+  }
+
+  async getDescription<T = unknown>(): Promise<T | undefined> {
+    return this.#read<T>(controlKeys.description(this.#job), 'job description');
+  }
+
   async #setExpiry(owner: string, epoch: number, expiresAtMs: number): Promise<Item | undefined> {
     const updated = await this.#db.update(
       this.#table,

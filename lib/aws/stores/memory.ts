@@ -88,6 +88,16 @@ export class MemoryControlStore<Plan = unknown, Claim = unknown, Commit = unknow
     return { renewed, stopRequested: this.#stopRequested };
   }
 
+  #description: Uint8Array | undefined;
+
+  async putDescription(description: unknown): Promise<void> {
+    this.#description = encodePayload(description);
+  }
+
+  async getDescription<T = unknown>(): Promise<T | undefined> {
+    return this.#description && decodePayload<T>(this.#description, 'job description');
+  }
+
   async requestStop(_atMs: number): Promise<void> {
     this.#stopRequested = true;
   }

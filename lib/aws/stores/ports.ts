@@ -67,6 +67,14 @@ export interface ControlStore<Plan = unknown, Claim = unknown, Commit = unknown>
   /** Lets the job run again after {@link requestStop}. */
   clearStop(): Promise<void>;
 
+  /**
+   * Writes what the job is (see the runtime's JobDescription), replacing what was there: the
+   * coordinator does so when it takes the lease, so that tools can show the plan of the job
+   * that runs without loading its code.
+   */
+  putDescription(description: unknown): Promise<void>;
+  getDescription<T = unknown>(): Promise<T | undefined>;
+
   /** The time of the last committed batch, if any. */
   getHead(): Promise<number | undefined>;
   /** Moves the head to `timeMs` if it is behind it; returns whether it moved. */

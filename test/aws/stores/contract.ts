@@ -119,6 +119,14 @@ export function describeControlStore(name: string, make: () => Promise<ControlSt
       expect(await store.releaseLease('a', 1)).toBe(false);
     });
 
+    it('keeps the latest description of the job', async () => {
+      const store = await make();
+      expect(await store.getDescription()).toBeUndefined();
+      await store.putDescription({ explain: 'one', writtenAtMs: 1 });
+      await store.putDescription({ explain: 'two', writtenAtMs: 2 });
+      expect(await store.getDescription()).toEqual({ explain: 'two', writtenAtMs: 2 });
+    });
+
     it('tells the holder, at its next renewal, that the job was asked to stop, until cleared', async () => {
       const store = await make();
       // Asked before any coordinator ever ran: the first one learns it as it takes the lease.
