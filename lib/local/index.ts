@@ -35,6 +35,7 @@ export type {
   LambdaServiceEvents,
   LambdaServiceOptions,
   LogLine,
+  RestartResult,
 } from './lambda.js';
 export { LambdaService, LambdaServiceError, parseFunctionName } from './lambda.js';
 export type { Router, RouterOptions, RouterTargets } from './router.js';

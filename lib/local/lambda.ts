@@ -18,6 +18,9 @@
  * invocation gets a fresh one. Limits follow Lambda's model: a function with reserved
  * concurrency gets exactly that; the others share what the account limit leaves.
  *
+ * `restart()` replaces every process at once, as when the hosts under a function are replaced:
+ * running invocations fail as if their environment crashed, and fresh environments take over.
+ *
  * What differs from Lambda: environments are not frozen between invocations (timers keep
  * running), `memoryMb` is reported to the handler but not enforced, and failed asynchronous
  * invocations are retried after seconds rather than minutes.
@@ -114,6 +117,8 @@ export interface InvokeStartEvent {
   readonly pid: number;
   readonly type: 'RequestResponse' | 'Event';
   readonly attempt: number;
+  /** The event as JSON text, so that a test can pick which invocation to interfere with. */
+  readonly payload: string;
 }
 
 export interface InvokeEndEvent {
@@ -148,6 +153,14 @@ export interface LambdaServiceEvents {
   'environment-exit': [EnvironmentExitEvent];
   'async-failure': [AsyncFailureEvent];
   log: [LogLine];
+}
+
+/** What `restart()` did. */
+export interface RestartResult {
+  /** The pids of the environments killed. */
+  readonly killed: readonly number[];
+  /** The pids of the environments started in their place, initialized. */
+  readonly started: readonly number[];
 }
 
 /** One execution environment as `environments()` shows it. */
@@ -201,6 +214,8 @@ interface Environment {
   readonly decoders: { stdout: StringDecoder; stderr: StringDecoder };
   /** A result waiting for the log lines written before it. */
   pendingResult?: { message: RunnerMessage & { type: 'result' }; timer: NodeJS.Timeout };
+  /** Called once the environment is initialized or gone (see `restart()`). */
+  settledWaiters?: Array<() => void>;
 }
 
 interface FunctionState {
@@ -806,6 +821,7 @@ export class LambdaService extends EventEmitter<LambdaServiceEvents> {
     if (message.type === 'ready') {
       clearTimeout(env.initTimer);
       env.ready = true;
+      this.#settled(env);
       const invocation = env.invocation;
       if (invocation !== undefined && !invocation.settled) this.#send(env, invocation);
     } else if (message.type === 'init-error') {
@@ -868,6 +884,7 @@ export class LambdaService extends EventEmitter<LambdaServiceEvents> {
       pid: env.pid,
       type: invocation.type,
       attempt: invocation.attempt,
+      payload: invocation.payload,
     });
     const message: InvokeMessage = {
       type: 'invoke',
@@ -967,6 +984,7 @@ export class LambdaService extends EventEmitter<LambdaServiceEvents> {
       env.partial[stream] = '';
       if (rest !== '') this.#log(env, stream, rest);
     }
+    this.#settled(env);
     const fn = env.fn;
     fn.envs.delete(env);
     const index = fn.idle.indexOf(env);
@@ -989,6 +1007,22 @@ export class LambdaService extends EventEmitter<LambdaServiceEvents> {
       signal: exit.signal,
     });
     this.#pump();
+  }
+
+  /** Calls whoever waits for an environment to be initialized or gone. */
+  #settled(env: Environment): void {
+    const waiters = env.settledWaiters ?? [];
+    env.settledWaiters = undefined;
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Resolves once an environment is initialized or gone (whichever comes first). */
+  #whenSettled(env: Environment): Promise<void> {
+    if (env.ready || env.gone) return Promise.resolve();
+    return new Promise((resolve) => {
+      env.settledWaiters ??= [];
+      env.settledWaiters.push(resolve);
+    });
   }
 
   // -------------------------------------------------------------------------------------
@@ -1058,6 +1092,49 @@ export class LambdaService extends EventEmitter<LambdaServiceEvents> {
 
   #assertRunning(): void {
     if (this.#stopped) throw new Error('the local Lambda service is stopped');
+  }
+
+  /**
+   * Restarts the service's processes, as when the hosts under Lambda are replaced: every
+   * execution environment is killed at once with SIGKILL (a running invocation ends with
+   * Runtime.ExitError, as when its process crashes; an asynchronous one is then retried as
+   * after any failure), and each function gets as many fresh environments as it had, warm for
+   * the next invocations. Registered functions, queued and retrying asynchronous invocations
+   * stay. Invocations that arrive meanwhile start (or wait for) fresh environments. Resolves
+   * once every old process has exited and every new one is initialized (or failed to).
+   */
+  async restart(): Promise<RestartResult> {
+    this.#assertRunning();
+    const old: Environment[] = [];
+    const counts = new Map<FunctionState, number>();
+    for (const fn of this.#functions.values()) {
+      for (const env of fn.envs) {
+        if (env.gone) continue;
+        old.push(env);
+        if (!env.retired) counts.set(fn, (counts.get(fn) ?? 0) + 1);
+      }
+    }
+    await Promise.all(old.map((env) => this.#kill(env)));
+    // The exit is known; the channel's closing may still be on its way: end their
+    // invocations now rather than a moment later.
+    for (const env of old) this.#finalize(env);
+    const fresh: Environment[] = [];
+    if (!this.#stopped) {
+      for (const [fn, count] of counts) {
+        if (this.#functions.get(fn.def.name) !== fn) continue;
+        // Invocations that started since the kill have environments already.
+        const live = [...fn.envs].filter((env) => !env.retired).length;
+        for (let i = live; i < count; i++) {
+          this.#makeRoom();
+          const env = this.#spawn(fn);
+          fn.idle.push(env);
+          fresh.push(env);
+        }
+      }
+      this.#pump();
+    }
+    await Promise.all(fresh.map((env) => this.#whenSettled(env)));
+    return { killed: old.map((env) => env.pid), started: fresh.map((env) => env.pid) };
   }
 
   /**
