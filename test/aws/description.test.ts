@@ -4,8 +4,7 @@
  */
 import { job, pair, seconds, utf8 } from 'sparkless';
 import { describe, expect, it } from 'vitest';
-import type { MemoryProtocolStores } from '../../lib/aws/memory-stores.js';
-import { feed, type JobFactory, makeWorld, memoryStores } from './harness.js';
+import { feed, type JobFactory, makeMemoryWorld } from './harness.js';
 
 const counts: JobFactory = (o) =>
   job('described', { batchInterval: seconds(1), defaultPartitions: 2 }, (ctx) => {
@@ -18,19 +17,11 @@ const counts: JobFactory = (o) =>
 
 describe('the job description', () => {
   it("is written by the coordinator that takes the lease, with the job's explain() and plan", async () => {
-    let memory: MemoryProtocolStores | undefined;
-    const w = await makeWorld(counts, {
-      shards: { lines: 1 },
-      makeStores: async () => {
-        const kit = memoryStores();
-        memory = kit.memory;
-        return kit;
-      },
-    });
+    const { w, memory } = await makeMemoryWorld(counts, { shards: { lines: 1 } });
     await feed(w, 'lines', ['a', 'b', 'a'], { batches: 1, seed: 1 });
-    expect(memory?.description).toBeUndefined();
+    expect(memory.description).toBeUndefined();
     await w.run(2);
-    expect(memory?.description).toMatchObject({
+    expect(memory.description).toMatchObject({
       job: 'described',
       batchIntervalMs: 1000,
       explain: w.job.explain(),

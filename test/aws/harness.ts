@@ -418,6 +418,19 @@ export async function makeWorld(factory: JobFactory, opts: WorldOptions): Promis
   return w;
 }
 
+/**
+ * A world over in-memory stores, with those stores at hand: to set or read what a tool would
+ * (a stop request, the job's description).
+ */
+export async function makeMemoryWorld(
+  factory: JobFactory,
+  opts: Omit<WorldOptions, 'makeStores'>,
+): Promise<{ w: World; memory: MemoryProtocolStores }> {
+  const kit = memoryStores();
+  const w = await makeWorld(factory, { ...opts, makeStores: async () => kit });
+  return { w, memory: kit.memory };
+}
+
 /** One coordinator process: its own hooks; once killed, everything it does throws. */
 export class Coordinator {
   dead = false;

@@ -6,14 +6,12 @@
  */
 import { job, pair, seconds, utf8 } from 'sparkless';
 import { describe, expect, it } from 'vitest';
-import type { MemoryProtocolStores } from '../../lib/aws/memory-stores.js';
 import {
   afterCall,
   expectSameAsOracle,
   feed,
   type JobFactory,
-  makeWorld,
-  memoryStores,
+  makeMemoryWorld,
 } from './harness.js';
 
 const counts: JobFactory = (o) =>
@@ -31,16 +29,7 @@ const counts: JobFactory = (o) =>
 
 describe('a job asked to stop', () => {
   it('finishes the batch in flight, stays stopped, and resumes exactly where it stopped', async () => {
-    let memory: MemoryProtocolStores | undefined;
-    const w = await makeWorld(counts, {
-      shards: { lines: 2 },
-      makeStores: async () => {
-        const kit = memoryStores();
-        memory = kit.memory;
-        return kit;
-      },
-    });
-    const stores = memory as MemoryProtocolStores;
+    const { w, memory: stores } = await makeMemoryWorld(counts, { shards: { lines: 2 } });
     await feed(
       w,
       'lines',
