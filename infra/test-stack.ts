@@ -6,12 +6,19 @@
 import { fileURLToPath } from 'node:url';
 import { type App, aws_kinesis as kinesis, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { StreamingJob } from '../lib/constructs/index.js';
+import type { RuntimeSettings } from '../lib/contract/env.js';
 
 /** The test stack's name. */
 export const TEST_STACK = 'SparklessTest';
 
-/** Adds the test stack to `app`. */
-export function addTestStack(app: App): Stack {
+/**
+ * Adds the test stack to `app`. `settings` are the job's runtime settings (tests of recovery
+ * on the embedded cloud shorten the coordinator's lease); the remote run leaves them out.
+ */
+export function addTestStack(
+  app: App,
+  options: { readonly settings?: Partial<RuntimeSettings> } = {},
+): Stack {
   const stack = new Stack(app, TEST_STACK, {
     description: 'sparkless: the stack of the runtime tests against a deployment (deleted after)',
   });
@@ -25,6 +32,7 @@ export function addTestStack(app: App): Stack {
     sources: { lines },
     // Nothing to keep: the stack is deleted after the run.
     stateRemovalPolicy: RemovalPolicy.DESTROY,
+    ...(options.settings ? { settings: options.settings } : {}),
   });
   return stack;
 }
