@@ -77,7 +77,13 @@ export async function launchLocal(options: LaunchOptions): Promise<Launched> {
     throw e;
   }
 
-  const cloud = await startLocalCloud({ ...options.cloud, onProgress: progress });
+  let cloud: LocalCloud;
+  try {
+    cloud = await startLocalCloud({ ...options.cloud, onProgress: progress });
+  } catch (e) {
+    rmSync(runDir, { recursive: true, force: true });
+    throw e;
+  }
   const deployments: LocalDeployment[] = [];
   try {
     for (const stack of stacks) {

@@ -4,6 +4,7 @@
  * oracle: the hashtags of exactly the tweets the generator put.
  */
 import { spawnSync } from 'node:child_process';
+import { type AddressInfo, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { tweets } from '../../examples/generators.js';
@@ -66,6 +67,22 @@ describe('npm start', () => {
     for (const [tag, count] of counts)
       if (!shown.has(tag)) expect(count).toBeLessThanOrEqual(lowest);
   }, 180_000);
+
+  it('says which port is in use when the one asked for is taken, and stops what it started', async () => {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const run = start('--seconds', '1', '--port', String(port));
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(
+        `port ${port} is in use: choose another with --port, or leave it out to use a free one`,
+      );
+      expect(run.stdout).toContain('start failed; stopped what had started');
+    } finally {
+      server.close();
+    }
+  }, 120_000);
 
   it('rejects an unknown job with the list of jobs', () => {
     const run = start('--job', 'nope');
