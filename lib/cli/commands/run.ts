@@ -4,6 +4,7 @@
  * until Ctrl-C or --seconds.
  */
 import { existsSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { describeJobModule } from '../../constructs/job-module.js';
 import type { DeploymentInfo } from '../../contract/deployment.js';
@@ -79,6 +80,8 @@ export async function runCommand(args: readonly string[], io: CliIO): Promise<nu
       `run: an embedded cloud already runs in ${io.cwd} (pid ${running.pid}, since ${running.startedAt}, jobs ${running.deployments.map((d) => `'${d.jobName}'`).join(', ') || 'none'}); stop it first (Ctrl-C where it runs), or run from another directory`,
     );
   }
+
+  if (port !== 0) await portFree(port);
 
   const started = Date.now();
   const progress = (message: string) =>
@@ -193,11 +196,29 @@ function describeDeployed(io: CliIO, d: DeploymentInfo): void {
   );
 }
 
+/** Fails at once when --port is taken, rather than after the stacks are bundled. */
+async function portFree(port: number): Promise<void> {
+  const server = createServer();
+  const taken = await new Promise<boolean>((done) => {
+    server.once('error', () => done(true));
+    server.listen(port, '127.0.0.1', () => server.close(() => done(false)));
+  });
+  if (taken) {
+    throw new CliError(
+      `run: port ${port} is in use: choose another with --port, or leave --port out to use a free one`,
+    );
+  }
+}
+
 /** What went wrong while starting, and what to do about it. */
 function startFailure(e: Error, port: number): string {
   const text = e.message;
   if (/EADDRINUSE/.test(text)) {
     return `port ${port} is in use: choose another with --port, or leave --port out to use a free one`;
+  }
+  const unresolved = /Could not resolve "([^"]+)"/.exec(text);
+  if (unresolved) {
+    return `a dependency is missing: the job module imports '${unresolved[1]}', which cannot be found from it; install it (npm install ${unresolved[1]}) in the job's project`;
   }
   if (/Cannot find (module|package)|ERR_MODULE_NOT_FOUND/.test(text)) {
     return `a dependency is missing (${text.split('\n')[0]}): run npm install in the project of the job module`;
