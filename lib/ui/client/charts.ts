@@ -37,6 +37,8 @@ export interface ChartSpec {
   readonly rightFormat?: (v: number) => string;
   /** Whether the left axis counts whole things (records, milliseconds): no fractional ticks. */
   readonly integer?: boolean;
+  /** The smallest step between the time axis's ticks: the batch interval. */
+  readonly stepMs?: number;
   /** Whether the bars stack (processing time by stage). */
   readonly stacked?: boolean;
   /** Called with a batch time when a point is clicked. */
@@ -51,7 +53,12 @@ export interface ExposedChart {
 
 declare global {
   interface Window {
-    sparklessUi?: { charts: Record<string, ExposedChart>; [key: string]: unknown };
+    /** What the page shows, for anyone to read: its charts and, on a job's page, its batches. */
+    sparklessUi?: {
+      charts: Record<string, ExposedChart>;
+      job?: string;
+      batches?: () => readonly unknown[];
+    };
   }
 }
 
@@ -68,6 +75,11 @@ export const PALETTE = [
   '#4f9e3a',
 ];
 const LIMIT_COLOR = '#c0342b';
+/** Tick steps of the time axis, in milliseconds: from a second to a day. */
+const TIME_STEPS = [
+  1e3, 2e3, 5e3, 1e4, 15e3, 3e4, 6e4, 12e4, 3e5, 6e5, 9e5, 18e5, 36e5, 72e5, 108e5, 216e5, 432e5,
+  864e5,
+];
 /** Tick steps of an axis of whole numbers. */
 const WHOLE_STEPS = [1, 2, 5]
   .flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8].map((p) => m * p))
@@ -224,12 +236,21 @@ export class Chart {
       cursor: { sync: { key: 'sparkless-batches' }, drag: { x: false, y: false } },
       legend: { live: true },
       scales: {
-        x: { time: true },
+        // Half a batch either side, so that the first and last bars show whole.
+        x: {
+          time: true,
+          range: (_u, min, max) => [min - (spec.stepMs ?? 0) / 2, max + (spec.stepMs ?? 0) / 2],
+        },
         y: { range: zeroBased },
         ...(hasRight ? { right: { range: zeroBased } } : {}),
       },
       axes: [
-        { stroke: '#667085', grid: { stroke: '#eef1f5' } },
+        {
+          stroke: '#667085',
+          grid: { stroke: '#eef1f5' },
+          // No tick between two batches.
+          incrs: TIME_STEPS.filter((step) => step >= (spec.stepMs ?? 0)),
+        },
         {
           stroke: '#667085',
           grid: { stroke: '#eef1f5' },

@@ -63,6 +63,7 @@ export async function jobPage(root: HTMLElement, name: string): Promise<() => vo
       title: 'Input rate',
       note: 'Records read per second of batch interval.',
       format: (v) => `${decimal(v)}/s`,
+      stepMs: B,
       onPick: pick,
     },
     {
@@ -72,6 +73,7 @@ export async function jobPage(root: HTMLElement, name: string): Promise<() => vo
       format: ms,
       integer: true,
       stacked: true,
+      stepMs: B,
       onPick: pick,
     },
     {
@@ -80,6 +82,7 @@ export async function jobPage(root: HTMLElement, name: string): Promise<() => vo
       note: 'From the batch time to the start of processing, and to the commit. A delay that keeps growing means the job falls behind.',
       format: ms,
       integer: true,
+      stepMs: B,
       onPick: pick,
     },
     {
@@ -88,6 +91,7 @@ export async function jobPage(root: HTMLElement, name: string): Promise<() => vo
       note: "How far each shard's reader was behind the stream's tip (MillisBehindLatest).",
       format: ms,
       integer: true,
+      stepMs: B,
       onPick: pick,
     },
     {
@@ -95,6 +99,7 @@ export async function jobPage(root: HTMLElement, name: string): Promise<() => vo
       title: 'Records dead-lettered, task errors and retries',
       format: (v) => count(v),
       integer: true,
+      stepMs: B,
       onPick: pick,
     },
     {
@@ -106,6 +111,7 @@ export async function jobPage(root: HTMLElement, name: string): Promise<() => vo
           : 'Keys held by each stateful operator after the batch.',
       format: (v) => count(v),
       integer: true,
+      stepMs: B,
       onPick: pick,
     },
     {
@@ -115,6 +121,7 @@ export async function jobPage(root: HTMLElement, name: string): Promise<() => vo
       format: (v) => count(v),
       integer: true,
       rightFormat: (v) => decimal(v),
+      stepMs: B,
       onPick: pick,
     },
   ];
