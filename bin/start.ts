@@ -5,6 +5,7 @@
  *   npm start                         the hashtag counts, until Ctrl-C
  *   npm start -- --seconds 10         ten seconds, then the final results and a summary
  *   npm start -- --job sessions --rate 500 --seed 7
+ *   npm start -- --ui-port 8080        the streaming UI on port 8080 (default: a free port)
  *
  * The example's stack (infra/stacks.ts) is synthesized with the StreamingJob construct and
  * deployed from its template onto the embedded cloud: kinesis-local, dynalite and the local
@@ -24,6 +25,8 @@ import { DynamoStateStore } from '../lib/aws/stores/dynamo.js';
 import { recentBatches } from '../lib/cli/inspect.js';
 import { type Launched, launchLocal } from '../lib/cli/launch.js';
 import type { DeploymentInfo } from '../lib/contract/deployment.js';
+import { SparklessError } from '../lib/core/errors.js';
+import { type RunningUi, startUi } from '../lib/ui/server.js';
 
 /** How each example's records are made, keyed and shown. */
 const GENERATORS: Record<
@@ -37,7 +40,7 @@ const GENERATORS: Record<
   'top-pages': { make: generators.clicks, key: (c) => (c as generators.Click).user },
 };
 
-const usage = `usage: npm start -- [--job ${Object.keys(EXAMPLES).join('|')}] [--seconds N] [--rate RECORDS_PER_SECOND] [--seed N] [--shards N] [--port N]`;
+const usage = `usage: npm start -- [--job ${Object.keys(EXAMPLES).join('|')}] [--seconds N] [--rate RECORDS_PER_SECOND] [--seed N] [--shards N] [--port N] [--ui-port N]`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`sparkless: ${message}\n${code === 2 ? `${usage}\n` : ''}`);
@@ -61,6 +64,7 @@ try {
       seed: { type: 'string' },
       shards: { type: 'string' },
       port: { type: 'string' },
+      'ui-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   }).values;
@@ -80,6 +84,11 @@ const rate = positive('rate', args.rate as string | undefined, 200);
 const seed = Math.floor(positive('seed', args.seed as string | undefined, 42));
 const shards = Math.floor(positive('shards', args.shards as string | undefined, example.shards));
 const port = args.port === undefined ? 0 : Math.floor(positive('port', args.port as string, 0));
+const uiPortText = args['ui-port'] as string | undefined;
+const uiPort = uiPortText === undefined ? 0 : Number(uiPortText);
+if (!Number.isInteger(uiPort) || uiPort < 0 || uiPort > 65535) {
+  fail(`--ui-port must be a port number (0 for a free one), got '${uiPortText}'`);
+}
 
 const started = Date.now();
 const progress = (message: string) =>
@@ -100,6 +109,20 @@ Object.assign(process.env, running.cloud.env());
 delete process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
 const info = running.jobs[0] ?? fail('the example stack deployed no job', 1);
 const stream = info.sources[example.source] ?? fail(`no stream for '${example.source}'`, 1);
+// The streaming UI (lib/ui), reading the job's tables as it would on AWS.
+let ui: RunningUi;
+try {
+  ui = await startUi({ jobs: () => running.jobs, port: uiPort });
+} catch (e) {
+  await running.stop();
+  fail(
+    SparklessError.is(e, 'UI_PORT_IN_USE')
+      ? `port ${uiPort} is in use for the streaming UI: choose another with --ui-port, or leave it out to use a free one`
+      : `could not start the streaming UI: ${(e as Error).message}`,
+    1,
+  );
+}
+progress(`streaming UI at ${ui.url}`);
 progress(
   `job '${info.jobName}' deployed; putting ${rate} records/s (seed ${seed}) into ${stream}${Number.isFinite(seconds) ? ` for ${seconds}s` : '; Ctrl-C stops'}`,
 );
@@ -296,6 +319,7 @@ process.stdout.write(
     `mean processing ${(totals.processingMs / Math.max(1, totals.batches)).toFixed(0)} ms per batch, ` +
     `max scheduling delay ${totals.maxDelayMs} ms\n`,
 );
+await ui.stop();
 await running.stop();
 process.exit(0);
 
