@@ -51,7 +51,8 @@ export const TARGET_OPTIONS = {
 /** How the target options read in a command's help. */
 export const TARGET_HELP = `Finding the job:
   --job NAME        the job, when several are deployed
-  --aws             the account of your AWS credentials (with --stack or --outputs)
+  --aws             AWS itself, with your credentials (with --stack or --outputs); endpoint
+                    variables such as AWS_ENDPOINT_URL are then ignored
   --stack NAME      read the job's deployment from this CloudFormation stack's outputs
   --outputs FILE    read it from a file written by cdk deploy --outputs-file
   Without --aws and without AWS_ENDPOINT_URL, the job is found on the embedded cloud

@@ -1,7 +1,8 @@
 /**
  * Finding a deployed job, for the commands that read or write one:
  *
- * 1. With `--aws` (the account of the standard credentials) or with AWS_ENDPOINT_URL (or a
+ * 1. With `--aws` (the account of the standard credentials, at the SDK's default endpoints
+ *    even where AWS_ENDPOINT_URL is set) or with AWS_ENDPOINT_URL (or a
  *    service's AWS_ENDPOINT_URL_<SERVICE>) set, as for LocalStack: the job's deployment is the
  *    StreamingJob output of its CloudFormation stack, read with DescribeStacks (`--stack`) or
  *    from the file `cdk deploy --outputs-file` wrote (`--outputs`).
@@ -70,6 +71,8 @@ export async function connect(
   const endpoint = configuredEndpoint();
   if (options.aws || endpoint) {
     const via = options.aws ? '--aws' : `${endpoint}=${process.env[endpoint ?? ''] ?? ''}`;
+    // --aws means AWS itself: the SDK's default endpoints, whatever endpoint variables say.
+    if (options.aws) process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS = 'true';
     if (options.outputs !== undefined) {
       return fromOutputsFile(command, resolve(io.cwd, options.outputs), options.stack);
     }
