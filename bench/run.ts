@@ -17,8 +17,9 @@ import { throughput } from './aws/throughput.js';
 import { window } from './core/window.js';
 import { wordcount } from './core/wordcount.js';
 import { type Check, fmtMs, formatTable, now, type Suite, type SuiteResult } from './harness.js';
+import { pipeline } from './local/pipeline.js';
 
-const SUITES: readonly Suite[] = [wordcount, window, cost, throughput];
+const SUITES: readonly Suite[] = [wordcount, window, cost, throughput, pipeline];
 
 const id = (s: Suite) => `${s.group}/${s.name}`;
 
