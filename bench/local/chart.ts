@@ -26,8 +26,9 @@ export function chart(
 ): string {
   const all = series.flatMap((s) => s.points);
   const xs = all.map((p) => p.x).filter((x) => x > 0);
-  const xMin = Math.log2(Math.min(...xs, 1));
-  const xMax = Math.log2(Math.max(...xs, 2));
+  // A quarter of an octave of margin either side of the rates.
+  const xMin = Math.log2(xs.length ? Math.min(...xs) : 1) - 0.25;
+  const xMax = Math.log2(xs.length ? Math.max(...xs) : 2) + 0.25;
   const yMax = Math.max(options.batchIntervalMs * 1.5, ...all.map((p) => p.y)) * 1.05;
   const pw = W - M.left - M.right;
   const ph = H - M.top - M.bottom;
