@@ -39,6 +39,8 @@ export interface DeploymentCheck {
   readonly keys: number;
   /** Differences between the deployment and the oracle (empty when they agree). */
   readonly differences: readonly string[];
+  /** The committed batches replayed, for tests that look into their plans and claims. */
+  readonly committed: readonly CommittedBatch[];
 }
 
 const WORDS = ['spark', 'stream', 'kinesis', 'lambda', 'dynamo', 'window', 'state', 'batch'];
@@ -145,10 +147,21 @@ export function controlOf(d: DeploymentInfo) {
   });
 }
 
-/** The batch time the head must reach for a record put at `lastPutMs` to be committed. */
-export function pastLastRecord(d: DeploymentInfo, lastPutMs: number): number {
-  // Its batch, the grace before planning, and one more batch.
-  return lastPutMs + 3 * d.batchIntervalMs + 1_000;
+/**
+ * The batch time the head must reach for a record put at `lastPutMs` to be committed. A
+ * record is read by the first batch whose time is after its arrival stamp, which the stream
+ * gives it before the put returns; `sameClock` says the stream stamps with this process's
+ * clock (the embedded cloud), so that one batch more is margin enough. Otherwise the margin
+ * allows for clocks apart: its batch, the grace before planning, and one more batch.
+ */
+export function pastLastRecord(
+  d: DeploymentInfo,
+  lastPutMs: number,
+  options: { readonly sameClock?: boolean } = {},
+): number {
+  const B = d.batchIntervalMs;
+  if (options.sameClock) return (Math.floor(lastPutMs / B) + 2) * B;
+  return lastPutMs + 3 * B + 1_000;
 }
 
 /**
@@ -313,6 +326,7 @@ export async function compareWithOracle(
     batches: batches.length,
     keys: expected.size,
     differences,
+    committed: batches,
   };
 }
 
