@@ -670,7 +670,8 @@ function boundOf(s: StepResult): string {
   return part;
 }
 
-const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+/** A share in percent, with a decimal below 10% (so that a small share does not read as none). */
+const pct = (x: number) => `${(x * 100).toFixed(x < 0.1 ? 1 : 0)}%`;
 
 export const pipeline: Suite = {
   group: 'local',
