@@ -41,13 +41,14 @@ import type {
   ShardTask,
   StartPosition,
   TaskClaim,
+  TaskResult,
 } from './protocol.js';
 import type { RequestCounter, RequestCounts } from './stores/counter.js';
 import { type BatchLayout, batchLayout } from './worker.js';
 
 /** Runs a task on a worker (a synchronous invocation with a deadline) and returns its claim. */
 export interface TaskInvoker {
-  runTask(event: TaskEvent): Promise<TaskClaim>;
+  runTask(event: TaskEvent): Promise<TaskResult>;
 }
 
 /** How a coordinator runs. */
@@ -438,7 +439,8 @@ async function runStages(
       stage: stage.id,
       kind: stage.kind,
       ms: ctx.now() - began,
-      taskMs: claims.map((c) => c.durationMs),
+      // A task's time includes applying its intent, which its stored claim cannot hold.
+      taskMs: claims.map((c) => c.durationMs + ((c as TaskResult).applied?.ms ?? 0)),
     });
   }
 }
@@ -543,12 +545,26 @@ export async function finishBatch(
     taskRetries,
     retentionGaps: slices.filter((s) => s.slice?.trimmedGap).length,
     keysInState: await keysInState(ctx, t, all, previousCommit),
+    // The tasks' requests up to their claims and in applying them, and the coordinator's.
     dynamoRequests:
-      all.reduce((n, c) => n + (c.requests?.count ?? 0), 0) +
+      all.reduce(
+        (n, c) => n + (c.requests?.count ?? 0) + ((c as TaskResult).applied?.requests?.count ?? 0),
+        0,
+      ) +
       (ctx.counter && requestsBefore
         ? ctx.counter.requests() - requestsBefore.total + COMMIT_REQUESTS
         : 0),
-    consumedCapacityUnits: all.reduce((n, c) => n + (c.requests?.capacityUnits ?? 0), 0),
+    consumedCapacityUnits:
+      all.reduce(
+        (n, c) =>
+          n +
+          (c.requests?.capacityUnits ?? 0) +
+          ((c as TaskResult).applied?.requests?.capacityUnits ?? 0),
+        0,
+      ) +
+      (ctx.counter && requestsBefore
+        ? ctx.counter.capacity() - Object.values(requestsBefore.capacity).reduce((a, b) => a + b, 0)
+        : 0),
   };
   const commit = await stores.putCommit({ timeMs: t, epoch, metrics });
   await stores.advanceHead(t);

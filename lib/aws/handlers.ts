@@ -55,6 +55,7 @@ export function createWorkerHandler(runtime: () => Promise<Runtime>) {
         now: Date.now,
         attemptId: randomUUID,
         log,
+        ...(rt.counter ? { counter: rt.counter } : {}),
       },
       e,
     );

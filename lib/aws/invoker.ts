@@ -5,7 +5,7 @@ import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { SparklessError } from '../core/errors.js';
 import type { TaskInvoker } from './coordinator.js';
 import type { TaskEvent } from './events.js';
-import type { TaskClaim } from './protocol.js';
+import type { TaskResult } from './protocol.js';
 
 /** Invokes the worker function for each task and returns the claim it answers with. */
 export class LambdaTaskInvoker implements TaskInvoker {
@@ -23,7 +23,7 @@ export class LambdaTaskInvoker implements TaskInvoker {
     this.#timeoutMs = timeoutMs;
   }
 
-  async runTask(event: TaskEvent): Promise<TaskClaim> {
+  async runTask(event: TaskEvent): Promise<TaskResult> {
     const deadlineMs = Date.now() + this.#timeoutMs;
     const out = await this.#client.send(
       new InvokeCommand({
@@ -48,7 +48,7 @@ export class LambdaTaskInvoker implements TaskInvoker {
       );
     }
     try {
-      return JSON.parse(text) as TaskClaim;
+      return JSON.parse(text) as TaskResult;
     } catch {
       throw new SparklessError(
         'TASK_FAILED',

@@ -98,6 +98,18 @@ export interface TaskClaim {
   readonly requests?: { readonly count: number; readonly capacityUnits: number };
 }
 
+/**
+ * What a worker answers: the task's claim, and what applying the claimed intent took. The
+ * claim is written before the intent is applied, so that part reaches the coordinator's
+ * metrics only through this answer (an answer lost to a timeout leaves it out).
+ */
+export interface TaskResult extends TaskClaim {
+  readonly applied?: {
+    readonly ms: number;
+    readonly requests?: { readonly count: number; readonly capacityUnits: number };
+  };
+}
+
 /** What a task will do to state and outputs, recorded before it is claimed and applied. */
 export interface Intent {
   readonly state: ReadonlyArray<{

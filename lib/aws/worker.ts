@@ -30,6 +30,7 @@ import type {
   SliceRecord,
   SliceSummary,
   TaskClaim,
+  TaskResult,
 } from './protocol.js';
 import type { RequestCounter } from './stores/counter.js';
 import { RecordingKeyedState, RecordingPaneState } from './views.js';
@@ -72,16 +73,13 @@ function writersOf(stages: readonly Stage[], writeId: string): Stage[] {
   return stages.filter((s) => s.writes.some((w) => w.id === writeId));
 }
 
-/** Runs (or finishes) one task; returns the task's claim. */
-export async function runWorkerTask(ctx: WorkerContext, event: TaskEvent): Promise<TaskClaim> {
+/** Runs (or finishes) one task; returns the task's claim and what applying it took. */
+export async function runWorkerTask(ctx: WorkerContext, event: TaskEvent): Promise<TaskResult> {
   const { stores } = ctx;
   const started = ctx.now();
   const before = ctx.counter?.snapshot();
   const existing = await stores.getClaim(event.timeMs, event.stage, event.task);
-  if (existing) {
-    await applyClaimed(ctx, existing);
-    return existing;
-  }
+  if (existing) return applying(ctx, existing, () => applyClaimed(ctx, existing));
   const plan = await stores.getPlan(event.timeMs);
   if (!plan) {
     throw new SparklessError(
@@ -289,11 +287,35 @@ export async function runWorkerTask(ctx: WorkerContext, event: TaskEvent): Promi
   });
   if (claim.attempt !== attempt) {
     // Another attempt claimed the task first: its result stands, ours is never read.
-    await applyClaimed(ctx, claim);
-    return claim;
+    return applying(ctx, claim, () => applyClaimed(ctx, claim));
   }
-  await applyIntent(ctx, plan, layout, claim, intent);
-  return claim;
+  return applying(ctx, claim, () => applyIntent(ctx, plan, layout, claim, intent));
+}
+
+/** Applies a claim's intent and answers the claim with the time and requests that took. */
+async function applying(
+  ctx: WorkerContext,
+  claim: TaskClaim,
+  apply: () => Promise<void>,
+): Promise<TaskResult> {
+  const started = ctx.now();
+  const requests = ctx.counter?.requests();
+  const capacity = ctx.counter?.capacity();
+  await apply();
+  return {
+    ...claim,
+    applied: {
+      ms: ctx.now() - started,
+      ...(ctx.counter && requests !== undefined && capacity !== undefined
+        ? {
+            requests: {
+              count: ctx.counter.requests() - requests,
+              capacityUnits: ctx.counter.capacity() - capacity,
+            },
+          }
+        : {}),
+    },
+  };
 }
 
 function stateKeyDelta(keyed: ReadonlyArray<{ stateName: string; view: RecordingKeyedState }>) {

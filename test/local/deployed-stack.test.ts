@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addTestStack, TEST_STACK } from '../../infra/test-stack.js';
+import { recentBatches } from '../../lib/cli/inspect.js';
 import { deploymentsOf } from '../../lib/contract/deployment.js';
 import { deployStack, type LocalDeployment } from '../../lib/local/deploy.js';
 import wordcount from '../aws/fixtures/wordcount.js';
@@ -57,5 +58,14 @@ describe('the test stack deployed on the embedded cloud', () => {
     expect(check.read).toBe(check.sent);
     expect(check.keys).toBeGreaterThan(8);
     expect(check.batches).toBeGreaterThan(2);
+
+    // The batch metrics count every DynamoDB request, those of applying the tasks' intents
+    // included: updateStateByKey rewrites every key each batch, so a batch makes more
+    // requests than the job has keys in state, and its reduce tasks take that time too.
+    const [last] = await recentBatches(info, 1);
+    const keys = last?.metrics.keysInState.totals ?? 0;
+    expect(keys).toBe(check.keys);
+    expect(last?.metrics.dynamoRequests).toBeGreaterThan(keys);
+    expect(last?.metrics.consumedCapacityUnits).toBeGreaterThan(0);
   }, 120_000);
 });
