@@ -164,6 +164,17 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
       connection: 'keep-alive',
     });
     streams.add(res);
+    let closed = false;
+    let unlisten = () => {};
+    let ping: ReturnType<typeof setInterval> | undefined;
+    const close = () => {
+      closed = true;
+      clearInterval(ping);
+      unlisten();
+      streams.delete(res);
+    };
+    req.on('close', close);
+    res.on('close', close);
     const event = (name: string, data: unknown) =>
       res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
     res.write('retry: 2000\n\n');
@@ -172,23 +183,17 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     } catch (e) {
       event('problem', { message: (e as Error).message });
     }
-    if (res.writableEnded) return;
+    // The page went away while the window was read.
+    if (closed) return;
     // Synchronously after the read: every commit after this snapshot reaches the listener.
     event('snapshot', windowOf(info, feed.batches));
-    const unlisten = feed.listen({
+    unlisten = feed.listen({
       batches: (commits) => {
         for (const c of commits) event('batch', c);
       },
       problem: (message) => event('problem', { message }),
     });
-    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
-    const close = () => {
-      clearInterval(ping);
-      unlisten();
-      streams.delete(res);
-    };
-    req.on('close', close);
-    res.on('close', close);
+    ping = setInterval(() => res.write(': ping\n\n'), 15_000);
   }
 
   const server = createServer((req, res) => {

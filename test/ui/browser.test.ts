@@ -31,7 +31,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURE = join(ROOT, 'test/ui/fixtures/poisoned-wordcount.ts');
 const SHOTS = join(ROOT, 'test-output', 'ui');
 /** The window of batches the server keeps: small, so that the job soon runs past it. */
-const WINDOW = 6;
+const WINDOW = 4;
 const B = poisoned.batchIntervalMs;
 
 /** Chromium's flags for a closed network: no background connections, no first-run work. */
@@ -99,7 +99,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
     async function until<T>(
       what: string,
       read: () => Promise<T | undefined>,
-      timeoutMs = 30_000,
+      timeoutMs = 60_000,
     ): Promise<T> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -111,10 +111,30 @@ describe.skipIf(!HAVE_CHROMIUM)(
     }
 
     async function charts(): Promise<Record<string, ChartData>> {
+      return (await shown()).charts;
+    }
+
+    /**
+     * What the page shows, read at one instant (the page's script cannot run in between, so a
+     * batch arriving meanwhile cannot make the parts disagree): each chart's data, the batch
+     * times uPlot plots in each chart, and the batch times of the table's rows.
+     */
+    async function shown(): Promise<{
+      charts: Record<string, ChartData>;
+      plotted: Record<string, number[]>;
+      rows: number[];
+    }> {
       return page.evaluate(() => {
-        const out: Record<string, unknown> = {};
-        for (const [id, c] of Object.entries(window.sparklessUi?.charts ?? {})) out[id] = c.data;
-        return out as Record<string, ChartData>;
+        const charts: Record<string, unknown> = {};
+        const plotted: Record<string, number[]> = {};
+        for (const [id, c] of Object.entries(window.sparklessUi?.charts ?? {})) {
+          charts[id] = c.data;
+          plotted[id] = Array.from(c.plot?.data[0] ?? []);
+        }
+        const rows = Array.from(
+          document.querySelectorAll<HTMLElement>('[data-testid="batches"] tbody tr'),
+        ).map((tr) => Number(tr.dataset.time));
+        return { charts: charts as Record<string, ChartData>, plotted, rows };
       });
     }
 
@@ -202,9 +222,9 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await page.waitForFunction(
         (w) => window.sparklessUi?.charts.input?.data.x.length === w,
         WINDOW,
-        { timeout: 20_000 },
+        { timeout: 30_000 },
       );
-      const drawn = await charts();
+      const { charts: drawn, plotted, rows } = await shown();
       const x = drawn.input?.x ?? [];
       const newest = x.at(-1) as number;
       const committed = await commitsUpTo(newest);
@@ -240,17 +260,12 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(series(drawn, 'dynamo', 'capacity units')).toEqual(
         m.map((v) => v.consumedCapacityUnits),
       );
-      // What uPlot holds is the same batches.
-      const plotted = await page.evaluate(() =>
-        Array.from(window.sparklessUi?.charts.delay?.plot?.data[0] ?? []),
-      );
-      expect(plotted).toEqual(x);
+      // What uPlot plots is the same batches, in every chart.
+      expect(Object.keys(plotted)).toHaveLength(7);
+      for (const id of Object.keys(plotted)) expect(plotted[id]).toEqual(x);
       // The table lists them too, newest first.
-      const rows = await page.$$eval('[data-testid="batches"] tbody tr', (trs) =>
-        trs.map((tr) => Number((tr as HTMLElement).dataset.time)),
-      );
       expect(rows).toEqual([...x].reverse());
-    }, 60_000);
+    }, 100_000);
 
     it('follows new commits without reloading, keeping only the window', async () => {
       const before = await charts();
@@ -259,7 +274,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await page.waitForFunction(
         (t) => (window.sparklessUi?.charts.input?.data.x.at(-1) ?? 0) > t,
         newestBefore,
-        { timeout: 20_000 },
+        { timeout: 30_000 },
       );
       const after = await charts();
       const x = after.input?.x ?? [];
@@ -271,7 +286,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       const held = await page.evaluate(() => window.sparklessUi?.batches?.().length);
       expect(held).toBe(WINDOW);
       expect(sent).toBeGreaterThan(0);
-    }, 30_000);
+    }, 40_000);
 
     it("shows a batch's stages and tasks, per shard and per partition, with its plan", async () => {
       const x = (await charts()).input?.x ?? [];
@@ -284,24 +299,32 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await page.waitForURL(new RegExp(`/batches/${busy.timeMs}$`));
       await page.waitForSelector('section[data-stage]');
       const claims = (await control().listClaims(busy.timeMs)).map((c) => c.claim);
-      const shown = await page.$$eval('section[data-stage]', (sections) =>
+      const sections = await page.$$eval('section[data-stage]', (sections) =>
         sections.map((s) => ({
           stage: Number((s as HTMLElement).dataset.stage),
           ms: Number((s as HTMLElement).dataset.ms),
           tasks: Array.from(s.querySelectorAll('tbody tr')).map((tr) => ({
             task: Number((tr as HTMLElement).dataset.task),
             ms: Number((tr as HTMLElement).dataset.ms),
+            claimedMs: Number((tr as HTMLElement).dataset.claimedMs),
             label: tr.querySelector('td')?.textContent,
           })),
         })),
       );
-      expect(shown.map((s) => [s.stage, s.ms])).toEqual(
+      expect(sections.map((s) => [s.stage, s.ms])).toEqual(
         busy.metrics.stages.map((s) => [s.stage, s.ms]),
       );
       for (const stage of busy.metrics.stages) {
-        const section = shown.find((s) => s.stage === stage.stage);
-        // One row per task, with the time the task's claim records.
+        const section = sections.find((s) => s.stage === stage.stage);
+        // One row per task, with the task's time as the commit records it (until its claim,
+        // then applying the claimed intent), and the claim's own time beside it.
         expect(section?.tasks.map((t) => t.ms)).toEqual(stage.taskMs);
+        expect(section?.tasks.map((t) => t.claimedMs)).toEqual(
+          claims
+            .filter((c) => c.stage === stage.stage)
+            .sort((a, b) => a.task - b.task)
+            .map((c) => c.durationMs),
+        );
         const labels = claims
           .filter((c) => c.stage === stage.stage)
           .sort((a, b) => a.task - b.task)
@@ -337,7 +360,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
         expect(subject).toContain('poison');
       }
       await page.screenshot({ path: join(SHOTS, 'dead-letters.png'), fullPage: true });
-    }, 40_000);
+    }, 70_000);
 
     it('makes no request that leaves the machine, and raises no error in the page', () => {
       const origin = new URL(ui.url).origin;

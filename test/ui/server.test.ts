@@ -442,6 +442,36 @@ describe('the UI server: its event stream', () => {
     }
   });
 
+  it('polls the tables only while a page listens', async () => {
+    const client = dynamoClient();
+    let requests = 0;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        requests++;
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const quiet = await startUi({ jobs: () => [info], pollMs: 50, client });
+    try {
+      const events = await readEvents(
+        '/api/jobs/ui-wordcount/events',
+        (es) => es.length >= 1,
+        undefined,
+        quiet.url,
+      );
+      expect(events[0]?.event).toBe('snapshot');
+      // The page is gone (the stream was aborted): the polling stops.
+      await new Promise((r) => setTimeout(r, 300));
+      const after = requests;
+      await new Promise((r) => setTimeout(r, 500));
+      expect(requests).toBe(after);
+      expect(after).toBeGreaterThan(0);
+    } finally {
+      await quiet.stop();
+    }
+  });
+
   it('ends its event streams when it stops', async () => {
     const second = await startUi({ jobs: () => [info], pollMs: 50 });
     const res = await fetch(new URL('/api/jobs/ui-wordcount/events', second.url));

@@ -236,14 +236,28 @@ function stages(v: BatchView): HTMLElement[] {
         h(
           'tbody',
           null,
-          tasks.map((t) => taskRow(t, kind, longest)),
+          tasks.map((t) => taskRow(t, kind, longest, stageMetrics?.taskMs[t.task])),
         ),
       ),
     );
   });
 }
 
-function taskRow(t: TaskView, kind: string, longest: number): HTMLElement {
+/**
+ * A task's row. Its time is the commit's (until the claim, then applying the claimed intent);
+ * before the commit, only the time until the claim is known.
+ */
+function taskRow(
+  t: TaskView,
+  kind: string,
+  longest: number,
+  totalMs: number | undefined,
+): HTMLElement {
+  const ms = totalMs ?? t.durationMs;
+  const timing =
+    totalMs !== undefined && totalMs > t.durationMs
+      ? `claimed after ${duration(t.durationMs)}, then applied its intent in ${duration(totalMs - t.durationMs)}`
+      : `claimed after ${duration(t.durationMs)}`;
   const out = Object.entries(t.recordsOut ?? {});
   const keys = Object.entries(t.stateKeyDelta ?? {});
   const label =
@@ -254,7 +268,8 @@ function taskRow(t: TaskView, kind: string, longest: number): HTMLElement {
     'tr',
     {
       'data-task': t.task,
-      'data-ms': t.durationMs,
+      'data-ms': ms,
+      'data-claimed-ms': t.durationMs,
       class: t.deadLettered > 0 ? 'failed' : undefined,
     },
     h(
@@ -264,16 +279,16 @@ function taskRow(t: TaskView, kind: string, longest: number): HTMLElement {
     ),
     h(
       'td',
-      null,
+      { title: timing },
       h(
         'div',
         { class: 'timing' },
         h(
           'div',
           { class: 'bar' },
-          h('span', { style: `width: ${Math.max(1, (t.durationMs / longest) * 100).toFixed(1)}%` }),
+          h('span', { style: `width: ${Math.max(1, (ms / longest) * 100).toFixed(1)}%` }),
         ),
-        h('em', null, duration(t.durationMs)),
+        h('em', null, duration(ms)),
       ),
     ),
     h('td', null, t.slice ? count(t.slice.records) : '–'),
