@@ -192,7 +192,7 @@ export async function waitForHead(
 /** One committed batch: its plan, the claims of its tasks and its commit. */
 export interface CommittedBatch {
   readonly plan: BatchPlan;
-  /** The claims of the map tasks of the `lines` source, by task (missing: unclaimed). */
+  /** The claims of the map tasks of the source, by task (missing: unclaimed). */
   readonly mapClaims: ReadonlyArray<TaskClaim | undefined>;
   readonly commit: BatchCommit | undefined;
 }
@@ -202,6 +202,7 @@ export async function committedBatches(
   d: DeploymentInfo,
   job: Job,
   head: number,
+  source = 'lines',
 ): Promise<CommittedBatch[]> {
   const control = controlOf(d);
   const batches: CommittedBatch[] = [];
@@ -209,11 +210,11 @@ export async function committedBatches(
     const plans = await control.listPlans(after, 100);
     const committed = plans.filter((p) => p.timeMs <= head);
     for (const { value: plan } of committed) {
-      const stage = batchLayout(job, plan.timeMs).stages.find((s) => s.source === 'lines');
+      const stage = batchLayout(job, plan.timeMs).stages.find((s) => s.source === source);
       const claims = stage ? await control.listClaims(plan.timeMs, stage.id) : [];
       batches.push({
         plan,
-        mapClaims: (plan.sources.lines ?? []).map(
+        mapClaims: (plan.sources[source] ?? []).map(
           (_, task) => claims.find((c) => c.task === task)?.claim,
         ),
         commit: await control.getCommit(plan.timeMs),
@@ -223,6 +224,57 @@ export async function committedBatches(
     after = plans[plans.length - 1]?.timeMs ?? after;
   }
   return batches;
+}
+
+/**
+ * Runs `exec` over the records every batch committed up to `head` read from the job's one
+ * source (each map task's slice, as long as its claim says it was), noting in `differences`
+ * what the claims and the stream disagree on.
+ */
+export async function replayCommitted(
+  d: DeploymentInfo,
+  job: Job,
+  head: number,
+  source: string,
+  exec: LocalExecutor,
+  differences: string[],
+): Promise<{ read: number; batches: CommittedBatch[] }> {
+  const stream = d.sources[source];
+  if (!stream) throw new Error(`job '${d.jobName}' has no source '${source}'`);
+  const reader = new KinesisShardReader(kinesisClient(), { [source]: stream }, 8 * 1024 * 1024);
+  let read = 0;
+  const batches = await committedBatches(d, job, head, source);
+  for (const { plan, mapClaims, commit } of batches) {
+    const t = plan.timeMs;
+    if (!commit) differences.push(`batch ${t}: at or before the head ${head}, but not committed`);
+    const shards = await Promise.all(
+      (plan.sources[source] ?? []).map(async (task, i) => {
+        const slice = mapClaims[i]?.slice;
+        if (!slice) {
+          differences.push(`batch ${t} shard ${task.shardId}: committed without a claim`);
+          return [];
+        }
+        if (mapClaims[i]?.deadLettered) {
+          differences.push(`batch ${t} shard ${task.shardId}: dead-lettered records`);
+        }
+        if (slice.records === 0) return [];
+        // What the task read: its slice, up to as many records as its claim says.
+        const { records } = await reader.readSlice(source, task, t, slice.records);
+        if (
+          records.length !== slice.records ||
+          records.at(-1)?.sequenceNumber !== slice.endSequence
+        ) {
+          differences.push(
+            `batch ${t} shard ${task.shardId}: the claim says ${slice.records} records up to ${slice.endSequence}, the stream gives ${records.length} up to ${records.at(-1)?.sequenceNumber}`,
+          );
+        }
+        return records.map((r) => new TextDecoder().decode(r.data));
+      }),
+    );
+    read += shards.flat().length;
+    await exec.runBatch(t, { [source]: shards });
+  }
+  return { read, batches };
 }
 
 /**
@@ -237,41 +289,9 @@ export async function compareWithOracle(
   feeds: ReadonlyArray<Pick<WordFeed, 'nonce' | 'sent'>>,
 ): Promise<DeploymentCheck> {
   const names = wordCountOf(d);
-  const reader = new KinesisShardReader(kinesisClient(), { lines: names.stream }, 8 * 1024 * 1024);
   const exec = new LocalExecutor(job);
   const differences: string[] = [];
-  let read = 0;
-  const batches = await committedBatches(d, job, head);
-  for (const { plan, mapClaims, commit } of batches) {
-    const t = plan.timeMs;
-    if (!commit) differences.push(`batch ${t}: at or before the head ${head}, but not committed`);
-    const shards = await Promise.all(
-      (plan.sources.lines ?? []).map(async (task, i) => {
-        const slice = mapClaims[i]?.slice;
-        if (!slice) {
-          differences.push(`batch ${t} shard ${task.shardId}: committed without a claim`);
-          return [];
-        }
-        if (mapClaims[i]?.deadLettered) {
-          differences.push(`batch ${t} shard ${task.shardId}: dead-lettered records`);
-        }
-        if (slice.records === 0) return [];
-        // What the task read: its slice, up to as many records as its claim says.
-        const { records } = await reader.readSlice('lines', task, t, slice.records);
-        if (
-          records.length !== slice.records ||
-          records.at(-1)?.sequenceNumber !== slice.endSequence
-        ) {
-          differences.push(
-            `batch ${t} shard ${task.shardId}: the claim says ${slice.records} records up to ${slice.endSequence}, the stream gives ${records.length} up to ${records.at(-1)?.sequenceNumber}`,
-          );
-        }
-        return records.map((r) => new TextDecoder().decode(r.data));
-      }),
-    );
-    read += shards.flat().length;
-    await exec.runBatch(t, { lines: shards });
-  }
+  const { read, batches } = await replayCommitted(d, job, head, 'lines', exec, differences);
 
   const expected = new Map(
     [...(exec.tables.get('totals')?.values() ?? [])].map((e) => [JSON.stringify(e.key), e.value]),
