@@ -230,7 +230,16 @@ function stages(v: BatchView): HTMLElement[] {
               'Dead-lettered',
               'DynamoDB req / units',
               'Attempt',
-            ].map((t, i) => h('th', { class: i === 0 || i === 9 ? 'left' : undefined }, t)),
+            ].map((t, i) =>
+              h(
+                'th',
+                {
+                  class: i === 0 || i === 9 ? 'left' : undefined,
+                  title: i === 8 ? 'Until the claim; applying the intent comes after' : undefined,
+                },
+                t,
+              ),
+            ),
           ),
         ),
         h(
