@@ -295,6 +295,12 @@ export class StreamingJob extends Construct {
       );
     }
     const settings = withDataTtl(who, plan, props.settings);
+    const lease = settings.leaseTtlMs;
+    if (lease !== undefined && !Token.isUnresolved(lease) && lease < 3 * B) {
+      throw new Error(
+        `${who}: settings.leaseTtlMs (${formatMs(lease)}) is under three batch intervals (${formatMs(3 * B)}), so the coordinator's lease could lapse between its renewals: set it to at least ${3 * B} ms, or leave it out`,
+      );
+    }
 
     const retained = props.stateRemovalPolicy ?? RemovalPolicy.RETAIN;
     const key = props.encryptionKey;

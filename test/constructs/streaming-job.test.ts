@@ -395,6 +395,13 @@ describe('StreamingJob', () => {
     );
   });
 
+  it("fails if the coordinator's lease is shorter than three batch intervals", () => {
+    expect(() => construct({ settings: { leaseTtlMs: 5_000 } })).toThrow(
+      /settings.leaseTtlMs \(5s\) is under three batch intervals \(6s\)/,
+    );
+    expect(() => construct({ settings: { leaseTtlMs: 6_000 } })).not.toThrow();
+  });
+
   it('fails if memory is out of range', () => {
     expect(() => construct({ workerMemorySize: 64 })).toThrow(
       /'workerMemorySize' must be a whole number of MB from 128 to 10240, got 64/,
