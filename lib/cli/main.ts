@@ -77,6 +77,13 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       return { help: m.RESUME_HELP, run: m.resumeCommand };
     },
   },
+  ui: {
+    summary: 'serve the streaming UI of the deployed jobs',
+    load: async () => {
+      const m = await import('./commands/ui.js');
+      return { help: m.UI_HELP, run: m.uiCommand };
+    },
+  },
 };
 
 export const USAGE = `usage: sparkless <command> [options]

@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { stackIdOf } from '../../lib/cli/commands/run.js';
 import { parseKey } from '../../lib/cli/commands/state.js';
+import { uiCommand } from '../../lib/cli/commands/ui.js';
 import { clock, parseBatchTime, table } from '../../lib/cli/format.js';
 import type { DeploymentInfo } from '../../lib/contract/deployment.js';
-import { cli, FIXTURES, workDir } from './helpers.js';
+import { cli, FIXTURES, waitFor, workDir } from './helpers.js';
 
 const work = workDir('commands');
 const cwd = work.dir;
@@ -25,7 +26,7 @@ afterEach(() => {
 });
 afterAll(() => work.remove());
 
-const COMMANDS = ['run', 'put', 'state', 'batches', 'batch', 'rerun', 'stop', 'resume'];
+const COMMANDS = ['run', 'put', 'state', 'batches', 'batch', 'rerun', 'stop', 'resume', 'ui'];
 
 describe('help', () => {
   it('lists the commands, and shows each one its usage with --help', async () => {
@@ -47,7 +48,7 @@ describe('help', () => {
     const out = await cli(['deploy'], { cwd });
     expect(out.code).toBe(2);
     expect(out.stderr).toContain(
-      "sparkless: unknown command 'deploy'; the commands are run, put, state, batches, batch, rerun, stop, resume",
+      "sparkless: unknown command 'deploy'; the commands are run, put, state, batches, batch, rerun, stop, resume, ui",
     );
   });
 });
@@ -125,6 +126,44 @@ describe('finding the job', () => {
     expect(endpoint.stderr).toContain(
       "resume: with AWS_ENDPOINT_URL=http://127.0.0.1:4566, name the job's CloudFormation stack",
     );
+  });
+
+  it('serves the streaming UI of the deployed jobs on loopback until stopped', async () => {
+    process.env.AWS_ENDPOINT_URL = 'http://127.0.0.1:9';
+    const file = join(cwd, 'ui-outputs.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        Clicks: { JobDeploymentA1: JSON.stringify(deployment('clicks', true)) },
+        Views: { JobDeploymentB2: JSON.stringify(deployment('views', false)) },
+      }),
+    );
+    const stop = new AbortController();
+    let printed = '';
+    const io = {
+      stdout: { write: (t: string) => (printed += t) },
+      stderr: { write: (t: string) => (printed += t) },
+      stdin: (async function* () {})(),
+      cwd,
+      signal: stop.signal,
+    };
+    const served = uiCommand(['--outputs', file], io);
+    const url = await waitFor(
+      "the UI's address",
+      () => /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(printed)?.[1],
+      20_000,
+      50,
+    );
+    expect(printed).toContain("streaming UI of 'clicks', 'views'");
+    const jobs = (await (await fetch(`${url}api/jobs`)).json()) as Array<{ name: string }>;
+    expect(jobs.map((j) => j.name)).toEqual(['clicks', 'views']);
+    expect((await fetch(url)).status).toBe(200);
+    stop.abort();
+    expect(await served).toBe(0);
+    await expect(fetch(url)).rejects.toThrow();
+    const bad = await cli(['ui', '--port', 'x'], { cwd });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("ui: --port must be a whole number of at least 0, got 'x'");
   });
 
   it('picks the job from a cdk outputs file with --job, naming the jobs it holds', async () => {
