@@ -86,7 +86,6 @@ export function describeJobModule(modulePath: string, outDir: string, who: strin
       `${who}: the job module ${modulePath} does not bundle: ${e instanceof Error ? e.message : String(e)}`,
     );
   }
-  // biome-ignore lint/style/noNonNullAssertion: esbuild always writes the entry point's output.
   const hash = createHash('sha256').update(code!).digest('hex').slice(0, 16);
   const cached = described.get(hash);
   if (cached && existsSync(join(cached.bundleDir, JOB_FILE))) return cached;
@@ -94,7 +93,6 @@ export function describeJobModule(modulePath: string, outDir: string, who: strin
   // Inside the assembly, so that modules left external resolve from the project.
   const bundleDir = join(outDir, `sparkless-job-${hash}`);
   mkdirSync(bundleDir, { recursive: true });
-  // biome-ignore lint/style/noNonNullAssertion: as above.
   writeFileSync(join(bundleDir, JOB_FILE), code!);
   if (map) writeFileSync(join(bundleDir, `${JOB_FILE}.map`), map);
 

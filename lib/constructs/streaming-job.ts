@@ -22,7 +22,6 @@ import { fileURLToPath } from 'node:url';
 import {
   ArnFormat,
   CfnOutput,
-  type CfnResource,
   aws_cloudwatch as cloudwatch,
   aws_cloudwatch_actions as cloudwatchActions,
   Duration,
@@ -43,7 +42,7 @@ import {
   aws_events_targets as targets,
   Validations,
 } from 'aws-cdk-lib';
-import { Construct, type IConstruct } from 'constructs';
+import { Construct } from 'constructs';
 import type { DeploymentInfo } from '../contract/deployment.js';
 import {
   DEFAULT_SETTINGS,

@@ -61,7 +61,7 @@ describe('pipelined batches', () => {
       // Some map task of batch b starts before batch b - 1 commits ...
       expect(i(`map ${b}`), events.join(', ')).toBeLessThan(i(`commit ${b - 1}`));
       // ... and every reduce task of batch b starts after it.
-      expect(events.findIndex((e) => e === `reduce ${b}`)).toBeGreaterThan(i(`commit ${b - 1}`));
+      expect(events.indexOf(`reduce ${b}`)).toBeGreaterThan(i(`commit ${b - 1}`));
     }
   });
 
