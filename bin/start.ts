@@ -23,7 +23,7 @@ import { documentClient, dynamoClient, kinesisClient } from '../lib/aws/clients.
 import type { BatchCommit } from '../lib/aws/protocol.js';
 import { DynamoStateStore } from '../lib/aws/stores/dynamo.js';
 import { recentBatches } from '../lib/cli/inspect.js';
-import { type Launched, launchLocal } from '../lib/cli/launch.js';
+import { explainLaunchFailure, type Launched, launchLocal } from '../lib/cli/launch.js';
 import type { DeploymentInfo } from '../lib/contract/deployment.js';
 import { SparklessError } from '../lib/core/errors.js';
 import { type RunningUi, startUi } from '../lib/ui/server.js';
@@ -103,7 +103,7 @@ try {
     onProgress: progress,
   });
 } catch (e) {
-  fail(startFailure(e as Error), 1);
+  fail(explainLaunchFailure(e as Error, 'the example'), 1);
 }
 Object.assign(process.env, running.cloud.env());
 delete process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
@@ -322,15 +322,3 @@ process.stdout.write(
 await ui.stop();
 await running.stop();
 process.exit(0);
-
-/** What went wrong while starting, and what to do about it. */
-function startFailure(e: Error): string {
-  const text = e.message;
-  if (/EADDRINUSE/.test(text)) {
-    return `port ${port} is in use: choose another with --port, or leave it out to use a free one`;
-  }
-  if (/Cannot find (module|package)/.test(text)) {
-    return `a dependency is missing (${text.split('\n')[0]}): run npm install`;
-  }
-  return `could not start the example: ${text}`;
-}

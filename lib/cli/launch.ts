@@ -11,6 +11,7 @@
  *   await running.stop();
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { App, aws_kinesis as kinesis, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { StreamingJob, type StreamingJobProps } from '../constructs/index.js';
@@ -61,6 +62,13 @@ export interface Launched {
 export async function launchLocal(options: LaunchOptions): Promise<Launched> {
   const cwd = resolve(options.cwd ?? process.cwd());
   const progress = options.onProgress ?? (() => {});
+  // A taken port fails at once, rather than after the stacks are bundled.
+  const port = options.cloud?.port ?? 0;
+  if (port !== 0 && (await portTaken(port))) {
+    throw new Error(
+      `port ${port} is in use: choose another with --port, or leave --port out to use a free one`,
+    );
+  }
   // One of this process's own, so that several launches in one directory never share one.
   const runDir = join(cwd, '.sparkless', `run-${process.pid}-${Date.now().toString(36)}`);
   const assemblyDir = join(runDir, 'cdk.out');
@@ -128,6 +136,37 @@ export async function launchLocal(options: LaunchOptions): Promise<Launched> {
       return stopping;
     },
   };
+}
+
+/**
+ * What went wrong while launching, and what to do about it, for a person: a taken port, a
+ * module the job imports that is not installed, a missing dependency, a failed deploy.
+ * `what` names what was being started ('the example', 'the job').
+ */
+export function explainLaunchFailure(e: Error, what: string): string {
+  const text = e.message;
+  if (/is in use: choose another/.test(text)) return text;
+  if (/EADDRINUSE/.test(text)) {
+    return `a port is in use (${text.split('\n')[0]}): choose another with --port, or leave --port out to use a free one`;
+  }
+  const unresolved = /Could not resolve "([^"]+)"/.exec(text);
+  if (unresolved) {
+    return `a dependency is missing: the job module imports '${unresolved[1]}', which cannot be found from it; install it (npm install ${unresolved[1]}) in the job's project`;
+  }
+  if (/Cannot find (module|package)|ERR_MODULE_NOT_FOUND/.test(text)) {
+    return `a dependency is missing (${text.split('\n')[0]}): run npm install in the project of the job module`;
+  }
+  if (/esbuild is not installed/.test(text)) return text;
+  if (/^deployStack|could not deploy|deploy/i.test(text)) return `the deploy failed: ${text}`;
+  return `could not start ${what}: ${text}`;
+}
+
+function portTaken(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise<boolean>((done) => {
+    server.once('error', () => done(true));
+    server.listen(port, '127.0.0.1', () => server.close(() => done(false)));
+  });
 }
 
 /** Reads `.sparkless/local.json` if an embedded cloud that is still running wrote it. */

@@ -4,7 +4,6 @@
  * until Ctrl-C or --seconds.
  */
 import { existsSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { describeJobModule } from '../../constructs/job-module.js';
 import type { DeploymentInfo } from '../../contract/deployment.js';
@@ -19,7 +18,13 @@ import {
   println,
   usageError,
 } from '../io.js';
-import { jobStack, type Launched, launchLocal, readLocalState } from '../launch.js';
+import {
+  explainLaunchFailure,
+  jobStack,
+  type Launched,
+  launchLocal,
+  readLocalState,
+} from '../launch.js';
 
 export const RUN_HELP = `usage: sparkless run <job-module>... [--shards N] [--seconds N] [--port N]
 
@@ -81,8 +86,6 @@ export async function runCommand(args: readonly string[], io: CliIO): Promise<nu
     );
   }
 
-  if (port !== 0) await portFree(port);
-
   const started = Date.now();
   const progress = (message: string) =>
     println(io.stdout, `[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${message}`);
@@ -120,7 +123,7 @@ export async function runCommand(args: readonly string[], io: CliIO): Promise<nu
     });
   } catch (e) {
     if (e instanceof CliError) throw e;
-    throw new CliError(`run: ${startFailure(e as Error, port)}`);
+    throw new CliError(`run: ${explainLaunchFailure(e as Error, 'the job')}`);
   }
 
   let stopping = false;
@@ -194,38 +197,4 @@ function describeDeployed(io: CliIO, d: DeploymentInfo): void {
         ? `; state ${d.stateful.map((s) => `'${s.name}' (${s.kind})`).join(', ')}`
         : ''),
   );
-}
-
-/** Fails at once when --port is taken, rather than after the stacks are bundled. */
-async function portFree(port: number): Promise<void> {
-  const server = createServer();
-  const taken = await new Promise<boolean>((done) => {
-    server.once('error', () => done(true));
-    server.listen(port, '127.0.0.1', () => server.close(() => done(false)));
-  });
-  if (taken) {
-    throw new CliError(
-      `run: port ${port} is in use: choose another with --port, or leave --port out to use a free one`,
-    );
-  }
-}
-
-/** What went wrong while starting, and what to do about it. */
-function startFailure(e: Error, port: number): string {
-  const text = e.message;
-  if (/EADDRINUSE/.test(text)) {
-    return `port ${port} is in use: choose another with --port, or leave --port out to use a free one`;
-  }
-  const unresolved = /Could not resolve "([^"]+)"/.exec(text);
-  if (unresolved) {
-    return `a dependency is missing: the job module imports '${unresolved[1]}', which cannot be found from it; install it (npm install ${unresolved[1]}) in the job's project`;
-  }
-  if (/Cannot find (module|package)|ERR_MODULE_NOT_FOUND/.test(text)) {
-    return `a dependency is missing (${text.split('\n')[0]}): run npm install in the project of the job module`;
-  }
-  if (/esbuild is not installed/.test(text)) return text;
-  if (/^deployStack|could not deploy|deploy/i.test(text)) {
-    return `the deploy failed: ${text}`;
-  }
-  return `could not start the job: ${text}`;
 }
