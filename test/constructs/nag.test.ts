@@ -69,7 +69,14 @@ describe('AwsSolutions checks', () => {
     addExampleStacks(examples);
     const stacks = examples.node.children.filter((c) => c instanceof Stack);
     expect(stacks).toHaveLength(5);
-    expect(findings(examples)).toEqual([]);
+    // A canary of the checks (a clean app and an app never checked report alike): a stream
+    // without encryption, which they must find, and nothing else.
+    new kinesis.Stream(stacks[0] as Stack, 'Canary', {
+      encryption: kinesis.StreamEncryption.UNENCRYPTED,
+    });
+    const found = findings(examples);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found.filter((f) => !f.path.startsWith('SparklessHashtags/Canary/'))).toEqual([]);
   });
 
   it("find nothing of the construct's own with a customer key, tracing and provisioned workers", () => {
