@@ -10,10 +10,11 @@
  */
 import { type DStream, job, pair, type State, seconds, utf8 } from 'sparkless';
 import { describe, expect, it } from 'vitest';
+import { useTarget } from '../../target.js';
 import { B, expectSameAsOracle, type Hook, type JobFactory, T0 } from '../harness.js';
-import { type EmulatorWorld, emulatorWorld, putAll, useLocalCloud } from './kit.js';
+import { type EmulatorWorld, emulatorWorld, putAll } from './kit.js';
 
-useLocalCloud();
+useTarget();
 
 type Counts = Record<string, number>;
 

@@ -9,11 +9,12 @@ import { job, pair, type State, seconds, utf8 } from 'sparkless';
 import { describe, expect, it } from 'vitest';
 import { dynamoClient } from '../../../lib/aws/clients.js';
 import { readState } from '../../../lib/aws/stores/dynamo.js';
+import { useTarget } from '../../target.js';
 import { expectSameAsOracle, type JobFactory, type OracleRun, random } from '../harness.js';
 import { add, lineJob, text as lines, runAgainstOracle, seenSummary, sub } from '../jobs.js';
-import { type EmulatorWorld, emulatorWorld, feed, useLocalCloud } from './kit.js';
+import { type EmulatorWorld, emulatorWorld, feed } from './kit.js';
 
-useLocalCloud();
+useTarget();
 
 /** Lines of 1 to 3 words from 10 words: fewer records than in memory, keys still repeat. */
 const text = (n: number, seed: number, vocab = 10) => lines(n, seed, vocab, 3);

@@ -11,6 +11,7 @@ import { kinesisClient } from '../../../lib/aws/clients.js';
 import type { Intent, TaskClaim } from '../../../lib/aws/protocol.js';
 import type { StateChange } from '../../../lib/aws/views.js';
 import { batchLayout } from '../../../lib/aws/worker.js';
+import { useTarget, waitStreamActive } from '../../target.js';
 import {
   afterCall,
   B,
@@ -22,16 +23,9 @@ import {
   T0,
 } from '../harness.js';
 import { eventOf, expectNoRecompute, gate, is, MAP, REDUCE, text, wordsJob, X } from '../jobs.js';
-import {
-  type EmulatorWorld,
-  emulatorWorld,
-  feed,
-  putAll,
-  useLocalCloud,
-  waitActive,
-} from './kit.js';
+import { type EmulatorWorld, emulatorWorld, feed, putAll } from './kit.js';
 
-useLocalCloud();
+useTarget();
 
 /** How many batches each run commits. */
 const BATCHES = 7;
@@ -411,7 +405,7 @@ describe('resharding on kinesis-local', () => {
             NewStartingHashKey: middle.toString(),
           }),
         );
-        await waitActive(kinesis, stream);
+        await waitStreamActive(kinesis, stream);
         const after = await kinesis.send(new ListShardsCommand({ StreamName: stream }));
         children = after.Shards!.filter((s) => s.ParentShardId === s0).map((s) => s.ShardId!);
         expect(children).toHaveLength(2);

@@ -42,23 +42,8 @@ import {
 import { batchLayout } from '../../../lib/aws/worker.js';
 import type { SinkTarget } from '../../../lib/contract/env.js';
 import { dataKeys } from '../../../lib/contract/tables.js';
-import {
-  createTestStream,
-  createTestTable,
-  testName,
-  useTarget,
-  waitStreamActive,
-} from '../../target.js';
+import { createTestStream, createTestTable, testName } from '../../target.js';
 import { B, type JobFactory, random, type ShardKit, type StoreKit, T0, World } from '../harness.js';
-
-// ---- the local cloud of a test file --------------------------------------------------------------
-
-/**
- * Starts one local cloud for the calling test file (before its tests) and points every SDK
- * client at it through the environment; stops it after. Under `npm run test:remote`, uses the
- * target the environment names instead (test/target.ts).
- */
-export const useLocalCloud = useTarget;
 
 let worlds = 0;
 
@@ -115,7 +100,7 @@ export class DynamoKit implements StoreKit {
         this.sinks[sink.name] = { kind: 'table', table };
       } else {
         const stream = `${this.#prefix}-sink-${sink.name}`;
-        await createStream(stream, 1);
+        await createTestStream(stream, 1);
         this.sinks[sink.name] = { kind: 'stream', stream };
       }
     }
@@ -228,11 +213,6 @@ export class DynamoKit implements StoreKit {
 
 // ---- Kinesis ----------------------------------------------------------------------------------
 
-const createStream = createTestStream;
-
-/** Waits until a stream is ACTIVE again (after a create, split or merge). */
-export const waitActive = waitStreamActive;
-
 /** Every record's data in every shard of a stream, shard by shard, each in sequence order. */
 async function readStream(kinesis: KinesisClient, stream: string): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
@@ -339,7 +319,7 @@ export class KinesisKit implements ShardKit {
     const out: Record<string, string[]> = {};
     for (const [source, n] of Object.entries(shards)) {
       const stream = `${this.#prefix}-${source}`;
-      await createStream(stream, n);
+      await createTestStream(stream, n);
       this.streams[source] = stream;
       out[source] = (await this.#list(source)).map((s) => s.shardId);
     }
