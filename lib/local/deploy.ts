@@ -824,6 +824,25 @@ async function until<T>(
   }
 }
 
+/**
+ * Waits until `describe` answers that the resource does not exist: the emulators delete in the
+ * background, and a deploy that says nothing is left must not leave it listed.
+ */
+function gone(what: string, describe: () => Promise<unknown>): Promise<boolean> {
+  return until(
+    `${what} being deleted`,
+    () =>
+      describe().then(
+        () => false,
+        (e: { name?: string }) => {
+          if (e.name === 'ResourceNotFoundException') return true;
+          throw e;
+        },
+      ),
+    (isGone) => isGone,
+  );
+}
+
 async function createStream(ctx: CreateContext): Promise<Created> {
   const name = str(ctx, 'Name') ?? generatedName(ctx.stackName, ctx.logicalId, 128);
   const modeDetails = ctx.props.StreamModeDetails;
@@ -888,6 +907,9 @@ async function createStream(ctx: CreateContext): Promise<Created> {
     delete: async () => {
       await clients.kinesis.send(
         new DeleteStreamCommand({ StreamName: name, EnforceConsumerDeletion: true }),
+      );
+      await gone(`stream ${name}`, () =>
+        clients.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: name })),
       );
     },
   };
@@ -1050,6 +1072,9 @@ async function createTable(ctx: CreateContext): Promise<Created> {
     attributes: attrs,
     delete: async () => {
       await clients.dynamodb.send(new DeleteTableCommand({ TableName: name }));
+      await gone(`table ${name}`, () =>
+        clients.dynamodb.send(new DescribeTableCommand({ TableName: name })),
+      );
     },
   };
 }
